@@ -1,0 +1,300 @@
+//! [`Client`]: the handle that sends Add tags calls.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{self, HeaderValue};
+use url::Url;
+
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::{ClientBuilder, Error, Identifier, REDACTED, TagsAdded, response, tags};
+
+/// The API's address, from the specification's `servers`.
+pub const DEFAULT_BASE_URL: &str = "https://api.aelyst.ai/v1";
+
+/// The environment variable [`Client::from_env`] reads the token from.
+pub const TOKEN_ENV: &str = "AELYST_API_TOKEN";
+
+/// The environment variable [`Client::from_env`] reads an optional base URL from.
+pub const BASE_URL_ENV: &str = "AELYST_BASE_URL";
+
+pub(crate) const USER_AGENT: &str = concat!("aelyst-rust/", env!("CARGO_PKG_VERSION"));
+
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// A client for the Aelyst contacts API.
+///
+/// Cheap to clone: clones share one connection pool and one configuration, so there is no
+/// need to wrap it in an `Arc`. It is `Send + Sync`, to be shared by every task of a service.
+///
+/// Its `Debug` output never shows the token.
+///
+/// ```
+/// # #[cfg(feature = "fake")]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # let fake = aelyst::fake::FakeServer::start().await?;
+/// # unsafe { std::env::set_var("AELYST_API_TOKEN", fake.token()) };
+/// # unsafe { std::env::set_var("AELYST_BASE_URL", fake.base_url()) };
+/// use aelyst::{Client, Identifier};
+///
+/// let client = Client::from_env()?;
+/// let who: Identifier = "email:abdc@gmail.com".parse()?;
+/// let done = client.add_tags(&who, ["vip", "lead"]).await?;
+/// println!("tagged contact {}", done.contact_id());
+/// # Ok(())
+/// # }
+/// # #[cfg(feature = "fake")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: Url,
+    authorization: HeaderValue,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client for the real API with the given token and every other option at its default.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when the token is empty or cannot go in an HTTP header, or the
+    /// HTTP client cannot be built; see [`ClientBuilder::build`].
+    ///
+    /// ```
+    /// let client = aelyst::Client::new("token")?;
+    /// assert_eq!(client.base_url(), "https://api.aelyst.ai/v1");
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn new(token: impl Into<String>) -> Result<Self, Error> {
+        Self::builder().token(token).build()
+    }
+
+    /// A builder for a client with options.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("token").build()?;
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A client configured from the environment: the token from `AELYST_API_TOKEN`, and the
+    /// base URL from `AELYST_BASE_URL` when it is set.
+    ///
+    /// The token is used exactly as set, so a trailing newline is an error rather than being
+    /// trimmed in silence.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when `AELYST_API_TOKEN` is not set or not Unicode, or when the
+    /// values fail the checks of [`ClientBuilder::build`].
+    ///
+    /// ```
+    /// # unsafe { std::env::set_var("AELYST_API_TOKEN", "token") };
+    /// let client = aelyst::Client::from_env()?;
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Self, Error> {
+        let token = std::env::var(TOKEN_ENV).map_err(|_| {
+            ConfigError::new(
+                ConfigErrorKind::MissingToken,
+                format!("{TOKEN_ENV} is not set to a token"),
+            )
+        })?;
+        let mut builder = Self::builder().token(token);
+        if let Some(base_url) = std::env::var_os(BASE_URL_ENV) {
+            let base_url = base_url.into_string().map_err(|_| {
+                ConfigError::new(
+                    ConfigErrorKind::InvalidBaseUrl,
+                    format!("{BASE_URL_ENV} is not unicode"),
+                )
+            })?;
+            builder = builder.base_url(base_url);
+        }
+        builder.build()
+    }
+
+    pub(crate) fn from_parts(
+        http: reqwest::Client,
+        base_url: Url,
+        authorization: HeaderValue,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                authorization,
+                timeout,
+            }),
+        }
+    }
+
+    /// The base URL calls go to.
+    ///
+    /// ```
+    /// let client = aelyst::Client::new("token")?;
+    /// assert_eq!(client.base_url(), aelyst::DEFAULT_BASE_URL);
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn base_url(&self) -> &str {
+        // `Url` adds a `/` to an empty path; the base is shown as it was given.
+        self.inner.base_url.as_str().trim_end_matches('/')
+    }
+
+    /// Adds tags to a contact: `POST {base}/contact/{identifier}/tag` with the tags as a JSON
+    /// array.
+    ///
+    /// `tags` is any list of strings (`["a", "b"]`, `&Vec<String>`, an iterator). Exact
+    /// duplicates are dropped, keeping the first and the order of the rest; then 1 to 10 tags
+    /// must remain. Tags the contact already has are left as they are, which makes the call
+    /// safe to repeat.
+    ///
+    /// Everything is checked before anything is sent; the returned future owns no part of
+    /// `tags`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidInput`] before any network traffic: an `Identifier::Id(0)`, no tags,
+    ///   more than 10 distinct tags, or a tag that is empty, only whitespace or holds control
+    ///   characters.
+    /// - [`Error::BadRequest`], [`Error::Unauthorized`], [`Error::RateLimited`],
+    ///   [`Error::Queued`], [`Error::Server`] or [`Error::UnexpectedStatus`] when the API
+    ///   answers with an error status.
+    /// - [`Error::Transport`] or [`Error::Timeout`] when no complete response arrives in time.
+    /// - [`Error::Decode`] when a success body is not `{"contactId": n}`, or a body is larger
+    ///   than 64 KiB.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let fake = aelyst::fake::FakeServer::start().await?;
+    /// # let client = fake.client()?;
+    /// use aelyst::Identifier;
+    ///
+    /// let done = client.add_tags(&Identifier::id(123), ["vip", "lead"]).await?;
+    /// assert_eq!(done.contact_id(), 123);
+    ///
+    /// let tags = vec![String::from("newsletter")];
+    /// client.add_tags(&Identifier::phone("+60121233112")?, &tags).await?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn add_tags<I>(
+        &self,
+        identifier: &Identifier,
+        tags: I,
+    ) -> impl Future<Output = Result<TagsAdded, Error>> + Send + use<'_, I>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        // Checked now, so the future holds only the finished request and is `Send` whatever
+        // `I` is.
+        let request = self.prepare(identifier, tags);
+        async move { self.send(request?).await }
+    }
+
+    fn prepare<I>(&self, identifier: &Identifier, tags: I) -> Result<Prepared, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        identifier.validate()?;
+        let body = tags::json_body(tags)?;
+        let mut url = self.inner.base_url.clone();
+        // Pushing a segment percent-encodes everything that could change the path (`/`, `?`,
+        // `#`, `%`, spaces) and leaves `:`, `@` and `+` as the spec writes them.
+        url.path_segments_mut()
+            .expect("the builder only accepts base URLs that can have a path")
+            .pop_if_empty()
+            .push("contact")
+            .push(&identifier.to_string())
+            .push("tag");
+        Ok(Prepared { url, body })
+    }
+
+    async fn send(&self, request: Prepared) -> Result<TagsAdded, Error> {
+        let inner = &*self.inner;
+        let response = inner
+            .http
+            .post(request.url)
+            .header(header::AUTHORIZATION, inner.authorization.clone())
+            .header(header::CONTENT_TYPE, APPLICATION_JSON)
+            .header(header::ACCEPT, APPLICATION_JSON)
+            // Set on each request, not only as the pool's default, so that a caller's own
+            // `reqwest::Client` sends it too.
+            .header(header::USER_AGENT, HeaderValue::from_static(USER_AGENT))
+            .timeout(inner.timeout)
+            .body(request.body)
+            .send()
+            .await
+            .map_err(Error::from_reqwest)?;
+        response::decode(response).await
+    }
+}
+
+/// A checked request, ready to send (and, being cheap to clone, to send again).
+#[derive(Debug, Clone)]
+struct Prepared {
+    url: Url,
+    body: Bytes,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url())
+            .field("token", &REDACTED)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_clone_send_sync() {
+        fn assert_bounds<T: Clone + Send + Sync + 'static>() {}
+        assert_bounds::<Client>();
+    }
+
+    fn url_for(base: &str, who: &str) -> String {
+        let client = Client::builder().token("t").base_url(base).build().unwrap();
+        client.prepare(&who.parse().unwrap(), ["a"]).unwrap().url.to_string()
+    }
+
+    #[test]
+    fn keeps_the_base_path_prefix_with_or_without_a_trailing_slash() {
+        assert_eq!(url_for("http://127.0.0.1:1/v1", "id:1"), "http://127.0.0.1:1/v1/contact/id:1/tag");
+        assert_eq!(url_for("http://127.0.0.1:1/v1/", "id:1"), "http://127.0.0.1:1/v1/contact/id:1/tag");
+        assert_eq!(url_for("http://127.0.0.1:1", "id:1"), "http://127.0.0.1:1/contact/id:1/tag");
+    }
+
+    #[test]
+    fn spec_identifiers_go_out_as_written() {
+        let base = "http://127.0.0.1:1/v1";
+        assert!(url_for(base, "email:abdc@gmail.com").ends_with("/contact/email:abdc@gmail.com/tag"));
+        assert!(url_for(base, "phone:+60121233112").ends_with("/contact/phone:+60121233112/tag"));
+    }
+
+    #[test]
+    fn path_characters_are_escaped_into_one_segment() {
+        let url = url_for("http://127.0.0.1:1/v1", "email:a/b?c#d%e@x.com");
+        assert_eq!(url, "http://127.0.0.1:1/v1/contact/email:a%2Fb%3Fc%23d%25e@x.com/tag");
+    }
+}

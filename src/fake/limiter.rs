@@ -1,0 +1,117 @@
+//! The fake's rate limiter: the API's "5 requests per second per method and unique path".
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+
+/// Each key's quota is counted in windows of this length, starting at its first request.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// Past this many keys, windows that have ended are dropped, so a run over millions of
+/// distinct contacts keeps a bounded map.
+const PRUNE_AT: usize = 4096;
+
+/// What the limiter says of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Rate limiting is off.
+    Unlimited,
+    /// Allowed, with `remaining` requests left in this window.
+    Allowed { limit: u32, remaining: u32 },
+    /// Over the limit until the window ends.
+    Refused { limit: u32, retry_after: Duration },
+}
+
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    limit: Option<u32>,
+    clock: Arc<dyn Clock>,
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    used: u32,
+}
+
+impl Limiter {
+    pub(crate) fn new(limit: Option<u32>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            limit,
+            clock,
+            windows: Mutex::default(),
+        }
+    }
+
+    /// Counts a request against `key` (method and path) and says whether it may go on.
+    pub(crate) fn check(&self, key: &str) -> Decision {
+        let Some(limit) = self.limit else {
+            return Decision::Unlimited;
+        };
+        let now = self.clock.now();
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() >= PRUNE_AT {
+            windows.retain(|_, window| now.duration_since(window.start) < WINDOW);
+        }
+        let window = windows.entry(key.to_owned()).or_insert(Window { start: now, used: 0 });
+        if now.duration_since(window.start) >= WINDOW {
+            *window = Window { start: now, used: 0 };
+        }
+        if window.used < limit {
+            window.used += 1;
+            Decision::Allowed {
+                limit,
+                remaining: limit - window.used,
+            }
+        } else {
+            Decision::Refused {
+                limit,
+                retry_after: (window.start + WINDOW).saturating_duration_since(now),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn five_per_window_per_key_then_refused_until_the_window_ends() {
+        let clock = ManualClock::new();
+        let limiter = Limiter::new(Some(5), Arc::new(clock.clone()));
+        for remaining in (0..5).rev() {
+            assert_eq!(limiter.check("POST /a"), Decision::Allowed { limit: 5, remaining });
+        }
+        clock.advance(Duration::from_millis(300));
+        assert_eq!(
+            limiter.check("POST /a"),
+            Decision::Refused { limit: 5, retry_after: Duration::from_millis(700) }
+        );
+        assert_eq!(limiter.check("POST /b"), Decision::Allowed { limit: 5, remaining: 4 });
+        clock.advance(Duration::from_millis(700));
+        assert_eq!(limiter.check("POST /a"), Decision::Allowed { limit: 5, remaining: 4 });
+    }
+
+    #[test]
+    fn ended_windows_are_pruned() {
+        let clock = ManualClock::new();
+        let limiter = Limiter::new(Some(5), Arc::new(clock.clone()));
+        for i in 0..PRUNE_AT {
+            limiter.check(&format!("POST /{i}"));
+        }
+        clock.advance(WINDOW);
+        limiter.check("POST /new");
+        assert_eq!(limiter.windows.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn off_means_unlimited() {
+        let limiter = Limiter::new(None, Arc::new(ManualClock::new()));
+        assert_eq!(limiter.check("POST /a"), Decision::Unlimited);
+    }
+}

@@ -1,0 +1,68 @@
+//! A faithful fake of the Aelyst API, for examples, tests and your own test suites.
+//!
+//! The real API cannot be reached from CI, and should not be. [`FakeServer`] serves
+//! `POST /v1/contact/{identifier}/tag` on a loopback port and behaves as the API's
+//! specification describes it, so that code using [`Client`](crate::Client) can be tested end
+//! to end, offline:
+//!
+//! - **Auth**: a missing or wrong bearer token is answered 401 `{"code":401,"message":"UN_AUTHORIZED"}`.
+//! - **Rate limit**: 5 requests per second per method and unique path (configurable, or off),
+//!   counted in one-second windows from each path's first request. Every authorized response
+//!   carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`; over the limit the answer is 429
+//!   `Too Many Requests` with `Retry-After` in whole seconds. Unauthorized requests belong to
+//!   no workspace and use no quota.
+//! - **Validation**: a malformed identifier, a body that is not a JSON array of strings, 0 or
+//!   more than 10 tags, or duplicate tags are answered 400 `Validation error.`.
+//! - **Contacts**: a contact referenced for the first time is created (an `id:` keeps its
+//!   number, an email or phone gets the next free id), so any well-formed call works. Emails
+//!   match whatever their case. In [strict](FakeServerBuilder::strict) mode an unknown contact
+//!   is answered 404 `Contact not found` instead: the API documents that answer on its sibling
+//!   contact endpoints, not on Add tags.
+//! - **Success**: 200 `{"contactId": n}`; the tags are added to the contact's set.
+//! - **Faults** on demand ([`Fault`]): 449, 500, 429 with a chosen `Retry-After`, a delay, a
+//!   dropped connection, a malformed or an oversized body, for the next N requests or a seeded
+//!   fraction of them.
+//!
+//! The same server runs on its own as the `aelyst-fake` binary:
+//!
+//! ```text
+//! cargo run --features fake --bin aelyst-fake -- --port 8080 --token secret
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! # #[cfg(feature = "fake")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use aelyst::Identifier;
+//! use aelyst::fake::{FakeServer, Fault};
+//!
+//! let fake = FakeServer::start().await?;
+//! let client = fake.client()?;
+//!
+//! fake.fail_next(1, Fault::ServerError);
+//! let who = Identifier::id(123);
+//! assert!(client.add_tags(&who, ["vip"]).await.unwrap_err().is_retryable());
+//! client.add_tags(&who, ["vip"]).await?;
+//!
+//! assert_eq!(fake.tags_of(&who), Some(vec!["vip".to_owned()]));
+//! assert_eq!(fake.requests().len(), 2);
+//! # Ok(())
+//! # }
+//! # #[cfg(feature = "fake")]
+//! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+//! ```
+
+mod contacts;
+mod faults;
+mod limiter;
+mod requests;
+mod routes;
+mod server;
+
+pub use contacts::Contact;
+pub use faults::{Fault, ParseFaultError};
+pub use requests::ReceivedRequest;
+pub use server::{
+    DEFAULT_RATE_LIMIT, DEFAULT_REQUEST_LOG_CAPACITY, DEFAULT_TOKEN, FakeServer, FakeServerBuilder,
+};

@@ -1,0 +1,248 @@
+//! The fake API's HTTP surface and the rules it answers by.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Extension, Path, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::post;
+use tokio::sync::Notify;
+
+use super::contacts::Contacts;
+use super::faults::{Fault, FaultPlan};
+use super::limiter::{Decision, Limiter};
+use super::requests::{ReceivedRequest, RequestLog};
+use crate::headers::{RATE_LIMIT_LIMIT, RATE_LIMIT_REMAINING};
+use crate::{Identifier, MAX_TAGS};
+
+/// The error messages of the API, as its reference gives them.
+pub(crate) const VALIDATION_ERROR: &str = "Validation error.";
+pub(crate) const UNAUTHORIZED: &str = "UN_AUTHORIZED";
+pub(crate) const TOO_MANY_REQUESTS: &str = "Too Many Requests";
+pub(crate) const QUEUED: &str = "Your request cannot be processed at the moment as it is currently in queue. Please try again in a few minutes.";
+pub(crate) const UNEXPECTED: &str = "Unexpected error occurred";
+/// Documented on the API's sibling contact endpoints, not on Add tags; used in strict mode.
+pub(crate) const CONTACT_NOT_FOUND: &str = "Contact not found";
+
+/// Everything the handlers share with the [`FakeServer`](super::FakeServer) handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) token: String,
+    pub(crate) strict: bool,
+    pub(crate) limiter: Limiter,
+    pub(crate) contacts: Mutex<Contacts>,
+    pub(crate) faults: Mutex<FaultPlan>,
+    pub(crate) log: Mutex<RequestLog>,
+}
+
+/// Locks shared state; a panicking handler cannot leave it half-changed in a way that matters
+/// to a test double, so a poisoned lock is used as it is.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Lets a handler close its own connection without answering.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConnectionKill(pub(crate) Arc<Notify>);
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/v1/contact/{identifier}/tag",
+            post(add_tags).fallback(method_not_allowed),
+        )
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+/// `POST /v1/contact/{identifier}/tag`.
+async fn add_tags(
+    State(shared): State<Arc<Shared>>,
+    Extension(kill): Extension<ConnectionKill>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    identifier: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let key = format!("{method} {}", uri.path());
+    let body_for_rules = body.clone();
+    record(&shared, method, &uri, headers.clone(), body);
+
+    let response = answer(&shared, &kill, &key, &headers, identifier, &body_for_rules).await;
+    lock(&shared.log).answered(response.status().as_u16());
+    response
+}
+
+async fn answer(
+    shared: &Shared,
+    kill: &ConnectionKill,
+    key: &str,
+    headers: &HeaderMap,
+    identifier: Result<Path<String>, PathRejection>,
+    body: &[u8],
+) -> Response {
+    // Unauthenticated requests belong to no workspace, so they use no quota.
+    if !authorized(headers, &shared.token) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    let quota = shared.limiter.check(key);
+    if let Decision::Refused { limit, retry_after } = quota {
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS);
+        set_quota(&mut response, limit, 0);
+        // Whole seconds, rounded up, as the spec's example shows: waiting a little longer is
+        // always safe, waiting less is not.
+        set_retry_after(&mut response, retry_after.as_secs_f64().ceil().max(1.0));
+        return response;
+    }
+
+    let fault = lock(&shared.faults).pick();
+    let mut response = match fault {
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            apply_rules(shared, identifier, body)
+        }
+        Some(Fault::DropConnection) => {
+            kill.0.notify_one();
+            // The connection task drops this future along with the connection.
+            return std::future::pending().await;
+        }
+        Some(Fault::Queued) => error(status(449), QUEUED),
+        Some(Fault::ServerError) => error(StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED),
+        Some(Fault::RateLimited { retry_after }) => {
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS);
+            set_retry_after(&mut response, retry_after.as_secs_f64());
+            if let Decision::Allowed { limit, .. } = quota {
+                set_quota(&mut response, limit, 0);
+            }
+            return response;
+        }
+        Some(Fault::MalformedBody) => json(StatusCode::OK, "{\"contactId\": 1, <html>".into()),
+        Some(Fault::OversizedBody { bytes }) => {
+            let head = "{\"contactId\":1,\"padding\":\"";
+            let padding = bytes.saturating_sub(head.len() + 2);
+            json(StatusCode::OK, format!("{head}{}\"}}", " ".repeat(padding)))
+        }
+        None => apply_rules(shared, identifier, body),
+    };
+    if let Decision::Allowed { limit, remaining } = quota {
+        set_quota(&mut response, limit, remaining);
+    }
+    response
+}
+
+/// The Add tags rules of the spec: a well-formed identifier, a JSON array of 1 to 10 unique
+/// strings, and (in strict mode) a known contact.
+fn apply_rules(
+    shared: &Shared,
+    identifier: Result<Path<String>, PathRejection>,
+    body: &[u8],
+) -> Response {
+    let Ok(Path(identifier)) = identifier else {
+        return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
+    };
+    let Ok(identifier) = identifier.parse::<Identifier>() else {
+        return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
+    };
+    let Ok(tags) = serde_json::from_slice::<Vec<String>>(body) else {
+        return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
+    };
+    let unique = tags.iter().collect::<HashSet<_>>().len() == tags.len();
+    if tags.is_empty() || tags.len() > MAX_TAGS || !unique {
+        return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
+    }
+    let mut contacts = lock(&shared.contacts);
+    let Some(id) = contacts.resolve(&identifier, !shared.strict) else {
+        return error(StatusCode::NOT_FOUND, CONTACT_NOT_FOUND);
+    };
+    contacts.add_tags(id, tags);
+    json(StatusCode::OK, format!("{{\"contactId\":{id}}}"))
+}
+
+/// Any other method on the tag path.
+async fn method_not_allowed(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&shared, method, &uri, headers, body);
+    let response = error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+    lock(&shared.log).answered(response.status().as_u16());
+    response
+}
+
+/// Any other path.
+async fn not_found(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&shared, method, &uri, headers, body);
+    let response = error(StatusCode::NOT_FOUND, "Not found");
+    lock(&shared.log).answered(response.status().as_u16());
+    response
+}
+
+fn record(shared: &Shared, method: Method, uri: &Uri, headers: HeaderMap, body: Bytes) {
+    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string);
+    lock(&shared.log).record(ReceivedRequest {
+        method: method.to_string(),
+        path,
+        headers,
+        body,
+    });
+}
+
+/// `Authorization: Bearer <token>`, the scheme in any case (RFC 9110).
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .is_some_and(|(scheme, given)| scheme.eq_ignore_ascii_case("bearer") && given == token)
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).expect("status codes used here are in 100..=999")
+}
+
+/// A JSON error in the API's form, `{"code": status, "message": …}`.
+fn error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "code": status.as_u16(), "message": message });
+    json(status, body.to_string())
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn set_quota(response: &mut Response, limit: u32, remaining: u32) {
+    let headers = response.headers_mut();
+    headers.insert(RATE_LIMIT_LIMIT, HeaderValue::from(limit));
+    headers.insert(RATE_LIMIT_REMAINING, HeaderValue::from(remaining));
+}
+
+fn set_retry_after(response: &mut Response, seconds: f64) {
+    let text = if seconds.fract() == 0.0 {
+        format!("{seconds:.0}")
+    } else {
+        format!("{seconds}")
+    };
+    if let Ok(value) = HeaderValue::try_from(text) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+}

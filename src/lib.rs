@@ -1,0 +1,83 @@
+//! A typed async client for the [Aelyst] contacts API, with a faithful fake server for tests.
+//!
+//! The API call this crate speaks is *Add tags*: `POST /contact/{identifier}/tag` on
+//! `https://api.aelyst.ai/v1`, with a bearer token and a JSON array of 1 to 10 tags, answering
+//! `{"contactId": n}`.
+//!
+//! ```
+//! # #[cfg(feature = "fake")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # let fake = aelyst::fake::FakeServer::start().await?;
+//! # unsafe { std::env::set_var("AELYST_API_TOKEN", fake.token()) };
+//! # unsafe { std::env::set_var("AELYST_BASE_URL", fake.base_url()) };
+//! use aelyst::{Client, Identifier, TagsAdded};
+//!
+//! let client = Client::from_env()?; // AELYST_API_TOKEN, optional AELYST_BASE_URL
+//! let who: Identifier = "email:abdc@gmail.com".parse()?;
+//! let done: TagsAdded = client.add_tags(&who, ["vip", "lead"]).await?;
+//! println!("tagged contact {}", done.contact_id());
+//! if let Some(quota) = done.rate_limit() {
+//!     println!("{} of {} calls left this second", quota.remaining(), quota.limit());
+//! }
+//! # Ok(())
+//! # }
+//! # #[cfg(feature = "fake")]
+//! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+//! ```
+//!
+//! # Errors
+//!
+//! Every call returns [`Error`], with one variant per outcome. Ask it rather than match it:
+//! [`Error::status`], [`Error::retry_after`], [`Error::rate_limit`] and
+//! [`Error::is_retryable`]. Input is checked before anything is sent, so a malformed
+//! identifier or tag list is an [`Error::InvalidInput`] that names the problem, and never a
+//! request.
+//!
+//! # Security
+//!
+//! - The token never appears in the `Debug` or `Display` of the client, its builder or any
+//!   error, and its header is marked sensitive.
+//! - A token with control characters (a stray newline) is refused by
+//!   [`ClientBuilder::build`], so it can never split a request.
+//! - Plain `http://` base URLs are refused unless the host is loopback, or the caller opts in
+//!   with [`ClientBuilder::allow_insecure_http`].
+//! - Redirects are not followed, so the token is only ever sent to the base URL.
+//! - Response bodies are read up to 64 KiB, and every call is bounded by a timeout.
+//!
+//! # Features
+//!
+//! - `fake`: the [`fake`] module, an in-process fake of the API for tests and examples, and
+//!   the `aelyst-fake` binary that serves it.
+//!
+//! [Aelyst]: https://api.aelyst.ai/v1
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod builder;
+mod client;
+pub mod clock;
+mod error;
+#[cfg(feature = "fake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
+pub mod fake;
+mod headers;
+mod identifier;
+mod rate_limit;
+mod response;
+mod tags;
+
+pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+pub use client::{BASE_URL_ENV, Client, DEFAULT_BASE_URL, TOKEN_ENV};
+pub use error::{
+    ApiError, ConfigError, ConfigErrorKind, DecodeError, Error, InvalidInput, InvalidInputKind,
+    TransportError,
+};
+pub use identifier::{Email, Identifier, Phone};
+pub use rate_limit::RateLimit;
+pub use reqwest;
+pub use response::TagsAdded;
+pub use tags::MAX_TAGS;
+
+/// What `Debug` output shows in place of a secret.
+const REDACTED: &str = "[redacted]";

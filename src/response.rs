@@ -1,0 +1,134 @@
+//! Turning an HTTP response into a [`TagsAdded`] or an [`Error`], reading at most a capped
+//! number of bytes of its body.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use crate::error::{ApiError, DecodeError, DecodeReason, snippet};
+use crate::{Error, RateLimit, headers};
+
+/// The most bytes of a response body the client reads. A success body is a few bytes and an
+/// error body a sentence, so 64 KiB is generous while keeping a hostile server from
+/// exhausting memory.
+pub(crate) const BODY_CAP: usize = 64 * 1024;
+
+/// How many characters of an unexpected body an error keeps.
+const SNIPPET_CHARS: usize = 256;
+
+/// The result of a successful Add tags call.
+///
+/// ```
+/// # #[cfg(feature = "fake")]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let fake = aelyst::fake::FakeServer::start().await?;
+/// let done = fake.client()?.add_tags(&aelyst::Identifier::id(42), ["vip"]).await?;
+/// assert_eq!(done.contact_id(), 42);
+/// # Ok(())
+/// # }
+/// # #[cfg(feature = "fake")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagsAdded {
+    contact_id: u64,
+    rate_limit: Option<RateLimit>,
+}
+
+impl TagsAdded {
+    /// The id of the contact the tags were added to (`contactId`).
+    pub fn contact_id(&self) -> u64 {
+        self.contact_id
+    }
+
+    /// The quota the API reported on this response.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.rate_limit
+    }
+}
+
+/// The documented success body. Fields the spec does not name are ignored, so that the API can
+/// add some without breaking this client.
+#[derive(Deserialize)]
+struct Success {
+    #[serde(rename = "contactId")]
+    contact_id: u64,
+}
+
+/// The documented error body, `{"code", "message"}`; both fields are optional in the spec.
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+/// Reads the response and maps it by status.
+pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Error> {
+    let status = response.status();
+    let rate_limit = headers::rate_limit(response.headers());
+    let retry_after = headers::retry_after(response.headers(), SystemTime::now());
+    let (body, complete) = read_capped(response).await?;
+
+    if status.is_success() {
+        let failure = |reason, source| {
+            Error::Decode(DecodeError {
+                status: status.as_u16(),
+                reason,
+                body_snippet: body_snippet(&body),
+                rate_limit,
+                source,
+            })
+        };
+        if !complete {
+            return Err(failure(DecodeReason::TooLarge { cap: BODY_CAP }, None));
+        }
+        return match serde_json::from_slice::<Success>(&body) {
+            Ok(success) => Ok(TagsAdded {
+                contact_id: success.contact_id,
+                rate_limit,
+            }),
+            Err(err) => Err(failure(DecodeReason::NotContactId, Some(err))),
+        };
+    }
+
+    // An error status is mapped by its status whatever the body says; the body only adds
+    // detail. A cut body cannot be the documented JSON, so it is kept as a snippet.
+    let parsed = complete
+        .then(|| serde_json::from_slice::<ErrorBody>(&body).ok())
+        .flatten()
+        .filter(|parsed| parsed.code.is_some() || parsed.message.is_some());
+    let (code, message, body_snippet) = match parsed {
+        Some(parsed) => (parsed.code, parsed.message, None),
+        None if body.is_empty() => (None, None, None),
+        None => (None, None, Some(self::body_snippet(&body))),
+    };
+    Err(Error::from_api(ApiError {
+        status: status.as_u16(),
+        code,
+        message,
+        body_snippet,
+        retry_after,
+        rate_limit,
+    }))
+}
+
+/// Reads the body up to [`BODY_CAP`] bytes; `complete` is false when there was more.
+async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), Error> {
+    let hint = response.content_length().unwrap_or(0).min(BODY_CAP as u64) as usize;
+    let mut body = Vec::with_capacity(hint);
+    while let Some(chunk) = response.chunk().await.map_err(Error::from_reqwest)? {
+        let room = BODY_CAP - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            // Dropping the response here closes the connection instead of draining the rest.
+            return Ok((body, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, true))
+}
+
+fn body_snippet(body: &[u8]) -> String {
+    let head = &body[..body.len().min(SNIPPET_CHARS * 4)];
+    snippet(&String::from_utf8_lossy(head), SNIPPET_CHARS)
+}

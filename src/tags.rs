@@ -1,0 +1,111 @@
+//! The tag list of an Add tags call: checked, de-duplicated and written as the JSON body.
+
+use bytes::Bytes;
+use serde::Serializer;
+
+use crate::error::{InvalidInput, InvalidInputKind, snippet};
+
+/// The most distinct tags one call takes (the spec's `maxItems`).
+pub const MAX_TAGS: usize = 10;
+
+/// How much of a rejected tag an error message repeats.
+const ECHO_CHARS: usize = 64;
+
+/// Checks the tags, drops exact duplicates (the first one stays, order is kept) and returns the
+/// request body: a JSON array of the tags as given.
+///
+/// The API wants 1 to 10 unique items; duplicates are dropped rather than refused because
+/// adding a tag twice means the same as adding it once. Duplicates are counted before the
+/// limit, so `["a", "a", …]` with eleven `"a"` is one tag.
+pub(crate) fn json_body<I>(tags: I) -> Result<Bytes, InvalidInput>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let mut kept: Vec<I::Item> = Vec::with_capacity(MAX_TAGS);
+    for (index, tag) in tags.into_iter().enumerate() {
+        check(index, tag.as_ref())?;
+        // At most ten tags are ever kept, so a linear look-up is both the fastest and bounded.
+        if kept.iter().any(|seen| seen.as_ref() == tag.as_ref()) {
+            continue;
+        }
+        if kept.len() == MAX_TAGS {
+            return Err(InvalidInput::new(
+                InvalidInputKind::TooManyTags,
+                format!("more than {MAX_TAGS} distinct tags given; the api takes 1 to {MAX_TAGS} per call"),
+            ));
+        }
+        kept.push(tag);
+    }
+    if kept.is_empty() {
+        return Err(InvalidInput::new(
+            InvalidInputKind::NoTags,
+            format!("no tags given; the api takes 1 to {MAX_TAGS} per call"),
+        ));
+    }
+    let mut body = Vec::with_capacity(kept.iter().map(|t| t.as_ref().len() + 3).sum::<usize>() + 2);
+    serde_json::Serializer::new(&mut body)
+        .collect_seq(kept.iter().map(AsRef::as_ref))
+        .expect("a list of strings always serializes into memory");
+    Ok(Bytes::from(body))
+}
+
+fn check(index: usize, tag: &str) -> Result<(), InvalidInput> {
+    let problem = if tag.is_empty() {
+        "is empty"
+    } else if tag.chars().all(char::is_whitespace) {
+        "is only whitespace"
+    } else if tag.chars().any(char::is_control) {
+        "contains control characters"
+    } else {
+        return Ok(());
+    };
+    Err(InvalidInput::new(
+        InvalidInputKind::InvalidTag,
+        format!("tag {} ({:?}) {problem}", index + 1, snippet(tag, ECHO_CHARS)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(tags: &[&str]) -> String {
+        String::from_utf8(json_body(tags).unwrap().to_vec()).unwrap()
+    }
+
+    fn kind(tags: &[&str]) -> InvalidInputKind {
+        json_body(tags).unwrap_err().kind()
+    }
+
+    #[test]
+    fn writes_a_json_array_in_the_order_given() {
+        assert_eq!(body(&["vip", "lead"]), r#"["vip","lead"]"#);
+        assert_eq!(body(&["quote\"d", "ünï"]), r#"["quote\"d","ünï"]"#);
+    }
+
+    #[test]
+    fn drops_exact_duplicates_keeping_the_first() {
+        assert_eq!(body(&["b", "a", "b", "c", "a"]), r#"["b","a","c"]"#);
+        assert_eq!(body(&["Vip", "vip"]), r#"["Vip","vip"]"#);
+        assert_eq!(body(&["x"; 25]), r#"["x"]"#);
+    }
+
+    #[test]
+    fn takes_one_to_ten_distinct_tags() {
+        let ten: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+        assert!(json_body(&ten).is_ok());
+        let eleven: Vec<String> = (0..11).map(|i| format!("t{i}")).collect();
+        assert_eq!(json_body(&eleven).unwrap_err().kind(), InvalidInputKind::TooManyTags);
+        assert_eq!(kind(&[]), InvalidInputKind::NoTags);
+    }
+
+    #[test]
+    fn rejects_empty_blank_and_control_character_tags() {
+        for bad in ["", "   ", "\t", "a\nb", "nul\u{0}", "bell\u{7}"] {
+            assert_eq!(kind(&["ok", bad]), InvalidInputKind::InvalidTag, "{bad:?}");
+        }
+        let message = json_body(["ok", " "]).unwrap_err().to_string();
+        assert_eq!(message, r#"tag 2 (" ") is only whitespace"#);
+    }
+}
