@@ -82,7 +82,7 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
         if !complete {
             return Err(failure(DecodeReason::TooLarge { cap: BODY_CAP }, None));
         }
-        return match serde_json::from_slice::<Success>(&body) {
+        return match object::<Success>(&body) {
             Ok(success) => Ok(TagsAdded {
                 contact_id: success.contact_id,
                 rate_limit,
@@ -94,7 +94,7 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
     // An error status is mapped by its status whatever the body says; the body only adds
     // detail. A cut body cannot be the documented JSON, so it is kept as a snippet.
     let parsed = complete
-        .then(|| serde_json::from_slice::<ErrorBody>(&body).ok())
+        .then(|| object::<ErrorBody>(&body).ok())
         .flatten()
         .filter(|parsed| parsed.code.is_some() || parsed.message.is_some());
     let (code, message, body_snippet) = match parsed {
@@ -110,6 +110,17 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
         retry_after,
         rate_limit,
     }))
+}
+
+/// Decodes a JSON object. serde also builds a struct from an array of its fields in order
+/// (`[1]` would pass as `{"contactId": 1}`); the API documents objects, so anything else is
+/// refused.
+fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(serde::de::Error::custom("expected a json object"));
+    }
+    serde_json::from_slice(body)
 }
 
 /// Reads the body up to [`BODY_CAP`] bytes; `complete` is false when there was more.

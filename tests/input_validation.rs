@@ -1,0 +1,104 @@
+//! Bad input is a typed error that names the problem, and never reaches the network.
+
+mod support;
+
+use aelyst::{Error, Identifier, InvalidInputKind};
+use support::client;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A server that fails the test (on drop) if it receives anything at all.
+async fn server_expecting_nothing() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn kind(err: Error) -> InvalidInputKind {
+    match err {
+        Error::InvalidInput(input) => input.kind(),
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rejects_bad_tag_lists_before_sending() {
+    let server = server_expecting_nothing().await;
+    let client = client(&server);
+    let who = Identifier::id(1);
+    let eleven: Vec<String> = (0..11).map(|i| format!("tag{i}")).collect();
+    let cases: Vec<(Vec<String>, InvalidInputKind)> = vec![
+        (vec![], InvalidInputKind::NoTags),
+        (eleven, InvalidInputKind::TooManyTags),
+        (vec!["ok".into(), "".into()], InvalidInputKind::InvalidTag),
+        (vec!["  \t".into()], InvalidInputKind::InvalidTag),
+        (vec!["line\nbreak".into()], InvalidInputKind::InvalidTag),
+        (vec!["nul\0".into()], InvalidInputKind::InvalidTag),
+    ];
+
+    for (tags, expected) in cases {
+        let err = client.add_tags(&who, &tags).await.unwrap_err();
+        assert!(!err.is_retryable());
+        assert_eq!(err.status(), None);
+        assert_eq!(kind(err), expected, "{tags:?}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_contact_id_zero_before_sending() {
+    let server = server_expecting_nothing().await;
+
+    let err = client(&server).add_tags(&Identifier::id(0), ["x"]).await.unwrap_err();
+
+    assert_eq!(kind(err), InvalidInputKind::InvalidId);
+}
+
+#[tokio::test]
+async fn ten_distinct_tags_after_dropping_duplicates_are_fine() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"contactId": 1}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut tags: Vec<String> = (0..10).map(|i| format!("tag{i}")).collect();
+    tags.extend(tags.clone());
+
+    client(&server).add_tags(&Identifier::id(1), &tags).await.unwrap();
+}
+
+#[test]
+fn malformed_identifiers_name_their_problem() {
+    let cases = [
+        ("contact:1", InvalidInputKind::UnknownPrefix, "does not start with id:, email: or phone:"),
+        ("123", InvalidInputKind::UnknownPrefix, "does not start with"),
+        ("id:abc", InvalidInputKind::InvalidId, "not a positive integer"),
+        ("id:0", InvalidInputKind::InvalidId, "not a positive integer"),
+        ("email:a@b@c", InvalidInputKind::InvalidEmail, "exactly one @"),
+        ("email:a b@c.com", InvalidInputKind::InvalidEmail, "whitespace"),
+        ("email:@c.com", InvalidInputKind::InvalidEmail, "nothing before or after"),
+        ("phone:0121233112", InvalidInputKind::InvalidPhone, "+ followed by 7 to 15 digits"),
+    ];
+    for (input, expected_kind, expected_text) in cases {
+        let err = input.parse::<Identifier>().unwrap_err();
+        assert_eq!(err.kind(), expected_kind, "{input}");
+        let message = aelyst::Error::from(err).to_string();
+        assert!(message.starts_with("invalid input: "), "{message}");
+        assert!(message.contains(expected_text), "{input}: {message}");
+    }
+}
+
+#[test]
+fn the_question_mark_converts_identifier_errors() {
+    fn parse(text: &str) -> Result<Identifier, aelyst::Error> {
+        Ok(text.parse::<Identifier>()?)
+    }
+    assert!(matches!(parse("nope"), Err(aelyst::Error::InvalidInput(_))));
+    assert!(matches!(
+        Identifier::email("x").map_err(aelyst::Error::from),
+        Err(aelyst::Error::InvalidInput(_))
+    ));
+}

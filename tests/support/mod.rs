@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // Each test file uses its own share of these.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aelyst::Client;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wiremock::MockServer;
+
+/// A token distinctive enough that finding it in any output means it leaked.
+pub const TOKEN: &str = "tok_5f3a9c_SECRET_d41d8c";
+
+/// A client for a wiremock server, whose API lives under `/v1`.
+pub fn client(server: &MockServer) -> Client {
+    builder(server).build().expect("valid test configuration")
+}
+
+pub fn builder(server: &MockServer) -> aelyst::ClientBuilder {
+    Client::builder()
+        .token(TOKEN)
+        .base_url(format!("{}/v1", server.uri()))
+}
+
+/// A client with a short timeout, for tests that expect one to fire.
+pub fn client_with_timeout(base_url: &str, timeout: Duration) -> Client {
+    Client::builder()
+        .token(TOKEN)
+        .base_url(base_url)
+        .timeout(timeout)
+        .build()
+        .expect("valid test configuration")
+}
+
+/// A hand-rolled server on 127.0.0.1 for misbehaviour no real HTTP server will show: each
+/// connection is handed to `handle`. Returns the base URL.
+pub async fn raw_server<F, Fut>(handle: F) -> String
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(handle(stream));
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+/// Reads one request's head (up to the blank line) so that a raw server answers after the
+/// client has sent it.
+pub async fn read_request_head(stream: &mut TcpStream) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Writes raw bytes, ignoring a client that has already gone.
+pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) {
+    let _ = stream.write_all(bytes).await;
+}
