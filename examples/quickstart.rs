@@ -17,7 +17,11 @@ use aelyst::{Client, Identifier};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
-    let who: Identifier = args.next().as_deref().unwrap_or("email:abdc@gmail.com").parse()?;
+    let who: Identifier = args
+        .next()
+        .as_deref()
+        .unwrap_or("email:abdc@gmail.com")
+        .parse()?;
     let mut tags: Vec<String> = args.collect();
     if tags.is_empty() {
         tags = vec!["vip".into(), "lead".into()];
@@ -30,7 +34,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         (client, None)
     } else {
         let fake = FakeServer::start().await?;
-        println!("{} is not set: using the embedded fake server at {}", aelyst::TOKEN_ENV, fake.base_url());
+        println!(
+            "{} is not set: using the embedded fake server at {}",
+            aelyst::TOKEN_ENV,
+            fake.base_url()
+        );
         (fake.client()?, Some(fake))
     };
 
@@ -39,7 +47,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         Ok(done) => {
             println!("done: contact id {}", done.contact_id());
             if let Some(quota) = done.rate_limit() {
-                println!("quota: {} of {} requests left this second on this path", quota.remaining(), quota.limit());
+                println!(
+                    "quota: {} of {} requests left this second on this path",
+                    quota.remaining(),
+                    quota.limit()
+                );
             }
         }
         Err(err) => {

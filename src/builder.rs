@@ -132,7 +132,9 @@ impl ClientBuilder {
             self.allow_insecure_http,
         )?;
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err(ConfigError::new(ConfigErrorKind::InvalidTimeout, "a timeout is zero").into());
+            return Err(
+                ConfigError::new(ConfigErrorKind::InvalidTimeout, "a timeout is zero").into(),
+            );
         }
         let http = match self.http_client {
             Some(http) => http,
@@ -144,7 +146,12 @@ impl ClientBuilder {
                 .build()
                 .map_err(ConfigError::http_client)?,
         };
-        Ok(Client::from_parts(http, base_url, authorization, self.timeout))
+        Ok(Client::from_parts(
+            http,
+            base_url,
+            authorization,
+            self.timeout,
+        ))
     }
 }
 
@@ -165,7 +172,10 @@ impl fmt::Debug for ClientBuilder {
 /// print it.
 fn authorization(token: &str) -> Result<HeaderValue, ConfigError> {
     let reject = |problem: &str| {
-        ConfigError::new(ConfigErrorKind::InvalidToken, format!("the api token {problem}"))
+        ConfigError::new(
+            ConfigErrorKind::InvalidToken,
+            format!("the api token {problem}"),
+        )
     };
     if token.is_empty() {
         return Err(reject("is empty"));
@@ -193,9 +203,13 @@ fn authorization(token: &str) -> Result<HeaderValue, ConfigError> {
 /// may hold a secret.
 fn base_url(text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
     let reject = |problem: String| ConfigError::new(ConfigErrorKind::InvalidBaseUrl, problem);
-    let url = Url::parse(text).map_err(|err| reject(format!("the base url does not parse: {err}")))?;
+    let url =
+        Url::parse(text).map_err(|err| reject(format!("the base url does not parse: {err}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(reject(format!("the base url scheme {:?} is not http or https", url.scheme())));
+        return Err(reject(format!(
+            "the base url scheme {:?} is not http or https",
+            url.scheme()
+        )));
     }
     if url.cannot_be_a_base() || url.host().is_none() {
         return Err(reject("the base url has no host".into()));
@@ -204,7 +218,9 @@ fn base_url(text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
         return Err(reject("the base url must not carry credentials".into()));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(reject("the base url must not have a query or fragment".into()));
+        return Err(reject(
+            "the base url must not have a query or fragment".into(),
+        ));
     }
     if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
         return Err(ConfigError::new(
@@ -240,8 +256,18 @@ mod tests {
 
     #[test]
     fn token_is_required_and_header_safe() {
-        assert_eq!(config_kind(ClientBuilder::new()), ConfigErrorKind::MissingToken);
-        for bad in ["", "abc\r\nX-Evil: 1", "abc\n", "a\u{0}b", "two words", "tökén"] {
+        assert_eq!(
+            config_kind(ClientBuilder::new()),
+            ConfigErrorKind::MissingToken
+        );
+        for bad in [
+            "",
+            "abc\r\nX-Evil: 1",
+            "abc\n",
+            "a\u{0}b",
+            "two words",
+            "tökén",
+        ] {
             assert_eq!(
                 config_kind(ClientBuilder::new().token(bad)),
                 ConfigErrorKind::InvalidToken,
@@ -261,17 +287,37 @@ mod tests {
             "https://api.aelyst.ai/v1#frag",
         ] {
             let builder = ClientBuilder::new().token("t").base_url(bad);
-            assert_eq!(config_kind(builder), ConfigErrorKind::InvalidBaseUrl, "{bad:?}");
+            assert_eq!(
+                config_kind(builder),
+                ConfigErrorKind::InvalidBaseUrl,
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn plain_http_only_to_loopback_unless_allowed() {
-        let remote = || ClientBuilder::new().token("t").base_url("http://api.example.com/v1");
+        let remote = || {
+            ClientBuilder::new()
+                .token("t")
+                .base_url("http://api.example.com/v1")
+        };
         assert_eq!(config_kind(remote()), ConfigErrorKind::InsecureBaseUrl);
         assert!(remote().allow_insecure_http(true).build().is_ok());
-        for local in ["http://127.0.0.1:1/v1", "http://127.8.9.10/", "http://[::1]:8080", "http://LOCALHOST/v1"] {
-            assert!(ClientBuilder::new().token("t").base_url(local).build().is_ok(), "{local}");
+        for local in [
+            "http://127.0.0.1:1/v1",
+            "http://127.8.9.10/",
+            "http://[::1]:8080",
+            "http://LOCALHOST/v1",
+        ] {
+            assert!(
+                ClientBuilder::new()
+                    .token("t")
+                    .base_url(local)
+                    .build()
+                    .is_ok(),
+                "{local}"
+            );
         }
     }
 

@@ -275,26 +275,44 @@ mod tests {
 
     fn url_for(base: &str, who: &str) -> String {
         let client = Client::builder().token("t").base_url(base).build().unwrap();
-        client.prepare(&who.parse().unwrap(), ["a"]).unwrap().url.to_string()
+        client
+            .prepare(&who.parse().unwrap(), ["a"])
+            .unwrap()
+            .url
+            .to_string()
     }
 
     #[test]
     fn keeps_the_base_path_prefix_with_or_without_a_trailing_slash() {
-        assert_eq!(url_for("http://127.0.0.1:1/v1", "id:1"), "http://127.0.0.1:1/v1/contact/id:1/tag");
-        assert_eq!(url_for("http://127.0.0.1:1/v1/", "id:1"), "http://127.0.0.1:1/v1/contact/id:1/tag");
-        assert_eq!(url_for("http://127.0.0.1:1", "id:1"), "http://127.0.0.1:1/contact/id:1/tag");
+        assert_eq!(
+            url_for("http://127.0.0.1:1/v1", "id:1"),
+            "http://127.0.0.1:1/v1/contact/id:1/tag"
+        );
+        assert_eq!(
+            url_for("http://127.0.0.1:1/v1/", "id:1"),
+            "http://127.0.0.1:1/v1/contact/id:1/tag"
+        );
+        assert_eq!(
+            url_for("http://127.0.0.1:1", "id:1"),
+            "http://127.0.0.1:1/contact/id:1/tag"
+        );
     }
 
     #[test]
     fn spec_identifiers_go_out_as_written() {
         let base = "http://127.0.0.1:1/v1";
-        assert!(url_for(base, "email:abdc@gmail.com").ends_with("/contact/email:abdc@gmail.com/tag"));
+        assert!(
+            url_for(base, "email:abdc@gmail.com").ends_with("/contact/email:abdc@gmail.com/tag")
+        );
         assert!(url_for(base, "phone:+60121233112").ends_with("/contact/phone:+60121233112/tag"));
     }
 
     #[test]
     fn path_characters_are_escaped_into_one_segment() {
         let url = url_for("http://127.0.0.1:1/v1", "email:a/b?c#d%e@x.com");
-        assert_eq!(url, "http://127.0.0.1:1/v1/contact/email:a%2Fb%3Fc%23d%25e@x.com/tag");
+        assert_eq!(
+            url,
+            "http://127.0.0.1:1/v1/contact/email:a%2Fb%3Fc%23d%25e@x.com/tag"
+        );
     }
 }

@@ -72,7 +72,9 @@ impl ManualClock {
     fn lock(&self) -> std::sync::MutexGuard<'_, Duration> {
         // A panic elsewhere cannot leave a `Duration` half-written, so a poisoned lock is
         // still good to use.
-        self.elapsed.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.elapsed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

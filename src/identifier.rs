@@ -284,7 +284,10 @@ mod tests {
         for input in ["id:0", "id:-1", "id:+1", "id:1.5", "id:", "id: 1", &too_big] {
             assert_eq!(kind_of(input), InvalidInputKind::InvalidId, "{input:?}");
         }
-        assert_eq!(Identifier::id(0).validate().unwrap_err().kind(), InvalidInputKind::InvalidId);
+        assert_eq!(
+            Identifier::id(0).validate().unwrap_err().kind(),
+            InvalidInputKind::InvalidId
+        );
     }
 
     #[test]
@@ -311,7 +314,10 @@ mod tests {
 
     #[test]
     fn phones_are_plus_and_7_to_15_digits_after_stripping_separators() {
-        assert_eq!(Identifier::phone("+1234567").unwrap().to_string(), "phone:+1234567");
+        assert_eq!(
+            Identifier::phone("+1234567").unwrap().to_string(),
+            "phone:+1234567"
+        );
         assert_eq!(
             Identifier::phone("+1 (555) 010-99.88").unwrap().to_string(),
             "phone:+15550109988"

@@ -81,3 +81,8 @@ pub use tags::MAX_TAGS;
 
 /// What `Debug` output shows in place of a secret.
 const REDACTED: &str = "[redacted]";
+
+// The README's Rust examples run as doctests, so it cannot drift from the code.
+#[cfg(all(doctest, feature = "fake"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

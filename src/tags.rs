@@ -32,7 +32,9 @@ where
         if kept.len() == MAX_TAGS {
             return Err(InvalidInput::new(
                 InvalidInputKind::TooManyTags,
-                format!("more than {MAX_TAGS} distinct tags given; the api takes 1 to {MAX_TAGS} per call"),
+                format!(
+                    "more than {MAX_TAGS} distinct tags given; the api takes 1 to {MAX_TAGS} per call"
+                ),
             ));
         }
         kept.push(tag);
@@ -62,7 +64,11 @@ fn check(index: usize, tag: &str) -> Result<(), InvalidInput> {
     };
     Err(InvalidInput::new(
         InvalidInputKind::InvalidTag,
-        format!("tag {} ({:?}) {problem}", index + 1, snippet(tag, ECHO_CHARS)),
+        format!(
+            "tag {} ({:?}) {problem}",
+            index + 1,
+            snippet(tag, ECHO_CHARS)
+        ),
     ))
 }
 
@@ -96,7 +102,10 @@ mod tests {
         let ten: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
         assert!(json_body(&ten).is_ok());
         let eleven: Vec<String> = (0..11).map(|i| format!("t{i}")).collect();
-        assert_eq!(json_body(&eleven).unwrap_err().kind(), InvalidInputKind::TooManyTags);
+        assert_eq!(
+            json_body(&eleven).unwrap_err().kind(),
+            InvalidInputKind::TooManyTags
+        );
         assert_eq!(kind(&[]), InvalidInputKind::NoTags);
     }
 

@@ -18,17 +18,32 @@ fn reads_token_and_optional_base_url_from_the_environment() {
         std::env::remove_var("AELYST_API_TOKEN");
         std::env::remove_var("AELYST_BASE_URL");
     }
-    assert_eq!(config_kind(Client::from_env()), ConfigErrorKind::MissingToken);
+    assert_eq!(
+        config_kind(Client::from_env()),
+        ConfigErrorKind::MissingToken
+    );
 
     unsafe { std::env::set_var("AELYST_API_TOKEN", "env-token") };
-    assert_eq!(Client::from_env().unwrap().base_url(), "https://api.aelyst.ai/v1");
+    assert_eq!(
+        Client::from_env().unwrap().base_url(),
+        "https://api.aelyst.ai/v1"
+    );
 
     unsafe { std::env::set_var("AELYST_BASE_URL", "http://127.0.0.1:9/v1") };
-    assert_eq!(Client::from_env().unwrap().base_url(), "http://127.0.0.1:9/v1");
+    assert_eq!(
+        Client::from_env().unwrap().base_url(),
+        "http://127.0.0.1:9/v1"
+    );
 
     unsafe { std::env::set_var("AELYST_BASE_URL", "http://example.com/v1") };
-    assert_eq!(config_kind(Client::from_env()), ConfigErrorKind::InsecureBaseUrl);
+    assert_eq!(
+        config_kind(Client::from_env()),
+        ConfigErrorKind::InsecureBaseUrl
+    );
 
     unsafe { std::env::set_var("AELYST_API_TOKEN", "env-token\n") };
-    assert_eq!(config_kind(Client::from_env()), ConfigErrorKind::InvalidToken);
+    assert_eq!(
+        config_kind(Client::from_env()),
+        ConfigErrorKind::InvalidToken
+    );
 }

@@ -10,14 +10,19 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn answer(template: ResponseTemplate) -> Result<aelyst::TagsAdded, Error> {
     let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any()).respond_with(template).mount(&server).await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(template)
+        .mount(&server)
+        .await;
     client(&server).add_tags(&Identifier::id(1), ["x"]).await
 }
 
 #[tokio::test]
 async fn an_error_status_with_an_html_body_keeps_a_snippet() {
     let html = "<html><body><h1>502 Bad Gateway</h1></body></html>";
-    let err = answer(ResponseTemplate::new(502).set_body_raw(html, "text/html")).await.unwrap_err();
+    let err = answer(ResponseTemplate::new(502).set_body_raw(html, "text/html"))
+        .await
+        .unwrap_err();
 
     assert!(matches!(err, Error::Server(_)), "{err:?}");
     let api = err.api_error().unwrap();
@@ -31,19 +36,38 @@ async fn an_error_status_with_an_empty_or_plain_body_still_maps_by_status() {
     assert!(matches!(err, Error::Unauthorized(_)));
     assert_eq!(err.to_string(), "unauthorized, status 401");
 
-    let err = answer(ResponseTemplate::new(429).set_body_string("slow down")).await.unwrap_err();
+    let err = answer(ResponseTemplate::new(429).set_body_string("slow down"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::RateLimited(_)));
     assert_eq!(err.api_error().unwrap().body_snippet(), Some("slow down"));
 
-    let err = answer(ResponseTemplate::new(400).set_body_string(r#"{"error": "other shape"}"#)).await.unwrap_err();
-    assert_eq!(err.api_error().unwrap().body_snippet(), Some(r#"{"error": "other shape"}"#));
+    let err = answer(ResponseTemplate::new(400).set_body_string(r#"{"error": "other shape"}"#))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.api_error().unwrap().body_snippet(),
+        Some(r#"{"error": "other shape"}"#)
+    );
 }
 
 #[tokio::test]
 async fn a_success_body_that_is_not_contact_id_is_a_decode_error() {
-    for body in ["", "ok", "<html></html>", "{}", r#"{"contactId": "7"}"#, r#"{"contactId": -1}"#, "[1]"] {
-        let err = answer(ResponseTemplate::new(200).set_body_string(body)).await.unwrap_err();
-        let Error::Decode(decode) = &err else { panic!("{body:?}: {err:?}") };
+    for body in [
+        "",
+        "ok",
+        "<html></html>",
+        "{}",
+        r#"{"contactId": "7"}"#,
+        r#"{"contactId": -1}"#,
+        "[1]",
+    ] {
+        let err = answer(ResponseTemplate::new(200).set_body_string(body))
+            .await
+            .unwrap_err();
+        let Error::Decode(decode) = &err else {
+            panic!("{body:?}: {err:?}")
+        };
         assert_eq!(decode.status(), 200);
         assert_eq!(decode.body_snippet(), body);
         assert!(!decode.is_too_large());
@@ -53,28 +77,41 @@ async fn a_success_body_that_is_not_contact_id_is_a_decode_error() {
 
 #[tokio::test]
 async fn unknown_fields_next_to_contact_id_are_ignored() {
-    let done = answer(ResponseTemplate::new(200).set_body_string(r#"{"contactId": 3, "extra": true}"#))
-        .await
-        .unwrap();
+    let done =
+        answer(ResponseTemplate::new(200).set_body_string(r#"{"contactId": 3, "extra": true}"#))
+            .await
+            .unwrap();
     assert_eq!(done.contact_id(), 3);
 }
 
 #[tokio::test]
 async fn an_oversized_success_body_is_cut_and_refused() {
-    let huge = format!(r#"{{"contactId": 1, "pad": "{}"}}"#, "x".repeat(8 * 1024 * 1024));
+    let huge = format!(
+        r#"{{"contactId": 1, "pad": "{}"}}"#,
+        "x".repeat(8 * 1024 * 1024)
+    );
 
-    let err = answer(ResponseTemplate::new(200).set_body_string(huge)).await.unwrap_err();
+    let err = answer(ResponseTemplate::new(200).set_body_string(huge))
+        .await
+        .unwrap_err();
 
-    let Error::Decode(decode) = &err else { panic!("{err:?}") };
+    let Error::Decode(decode) = &err else {
+        panic!("{err:?}")
+    };
     assert!(decode.is_too_large());
-    assert!(decode.body_snippet().chars().count() <= 257, "snippet is bounded");
+    assert!(
+        decode.body_snippet().chars().count() <= 257,
+        "snippet is bounded"
+    );
 }
 
 #[tokio::test]
 async fn an_oversized_error_body_still_maps_by_status_with_a_bounded_snippet() {
     let huge = "E".repeat(4 * 1024 * 1024);
 
-    let err = answer(ResponseTemplate::new(500).set_body_string(huge)).await.unwrap_err();
+    let err = answer(ResponseTemplate::new(500).set_body_string(huge))
+        .await
+        .unwrap_err();
 
     assert!(matches!(err, Error::Server(_)));
     assert!(err.api_error().unwrap().body_snippet().unwrap().len() < 2048);
@@ -85,10 +122,17 @@ async fn an_endless_body_is_read_only_up_to_the_cap() {
     // Claims a gigabyte and keeps sending: the client must stop at its cap, not at the end.
     let base_url = raw_server(|mut stream| async move {
         read_request_head(&mut stream).await;
-        write_all(&mut stream, b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n").await;
+        write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n",
+        )
+        .await;
         let chunk = vec![b' '; 64 * 1024];
         for _ in 0..16_384 {
-            if tokio::io::AsyncWriteExt::write_all(&mut stream, &chunk).await.is_err() {
+            if tokio::io::AsyncWriteExt::write_all(&mut stream, &chunk)
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -100,7 +144,9 @@ async fn an_endless_body_is_read_only_up_to_the_cap() {
         .await
         .unwrap_err();
 
-    let Error::Decode(decode) = &err else { panic!("{err:?}") };
+    let Error::Decode(decode) = &err else {
+        panic!("{err:?}")
+    };
     assert!(decode.is_too_large());
 }
 
@@ -127,7 +173,11 @@ async fn a_connection_closed_without_an_answer_is_a_transport_error() {
 async fn a_connection_closed_mid_body_is_a_transport_error() {
     let base_url = raw_server(|mut stream| async move {
         read_request_head(&mut stream).await;
-        write_all(&mut stream, b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"contact").await;
+        write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"contact",
+        )
+        .await;
     })
     .await;
 
@@ -159,25 +209,39 @@ async fn garbage_instead_of_http_is_a_transport_error() {
 async fn a_slow_answer_times_out() {
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"contactId": 1}"#).set_delay(Duration::from_secs(5)))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"contactId": 1}"#)
+                .set_delay(Duration::from_secs(5)),
+        )
         .mount(&server)
         .await;
     let client = client_with_timeout(&format!("{}/v1", server.uri()), Duration::from_millis(100));
 
     let started = Instant::now();
-    let err = client.add_tags(&Identifier::id(1), ["x"]).await.unwrap_err();
+    let err = client
+        .add_tags(&Identifier::id(1), ["x"])
+        .await
+        .unwrap_err();
 
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.is_retryable());
     assert_eq!(err.to_string(), "request timed out");
-    assert!(started.elapsed() < Duration::from_secs(5), "did not wait for the server");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "did not wait for the server"
+    );
 }
 
 #[tokio::test]
 async fn a_body_that_trickles_in_times_out() {
     let base_url = raw_server(|mut stream| async move {
         read_request_head(&mut stream).await;
-        write_all(&mut stream, b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n").await;
+        write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n",
+        )
+        .await;
         for _ in 0..1000 {
             write_all(&mut stream, b" ").await;
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -195,12 +259,19 @@ async fn a_body_that_trickles_in_times_out() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_retryable_connect_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
 
-    let err = client_with_timeout(&format!("http://127.0.0.1:{port}/v1"), Duration::from_secs(5))
-        .add_tags(&Identifier::id(1), ["x"])
-        .await
-        .unwrap_err();
+    let err = client_with_timeout(
+        &format!("http://127.0.0.1:{port}/v1"),
+        Duration::from_secs(5),
+    )
+    .add_tags(&Identifier::id(1), ["x"])
+    .await
+    .unwrap_err();
 
     assert!(err.is_connect() && err.is_retryable(), "{err:?}");
 }

@@ -51,7 +51,10 @@ async fn rejects_bad_tag_lists_before_sending() {
 async fn rejects_contact_id_zero_before_sending() {
     let server = server_expecting_nothing().await;
 
-    let err = client(&server).add_tags(&Identifier::id(0), ["x"]).await.unwrap_err();
+    let err = client(&server)
+        .add_tags(&Identifier::id(0), ["x"])
+        .await
+        .unwrap_err();
 
     assert_eq!(kind(err), InvalidInputKind::InvalidId);
 }
@@ -67,20 +70,55 @@ async fn ten_distinct_tags_after_dropping_duplicates_are_fine() {
     let mut tags: Vec<String> = (0..10).map(|i| format!("tag{i}")).collect();
     tags.extend(tags.clone());
 
-    client(&server).add_tags(&Identifier::id(1), &tags).await.unwrap();
+    client(&server)
+        .add_tags(&Identifier::id(1), &tags)
+        .await
+        .unwrap();
 }
 
 #[test]
 fn malformed_identifiers_name_their_problem() {
     let cases = [
-        ("contact:1", InvalidInputKind::UnknownPrefix, "does not start with id:, email: or phone:"),
-        ("123", InvalidInputKind::UnknownPrefix, "does not start with"),
-        ("id:abc", InvalidInputKind::InvalidId, "not a positive integer"),
-        ("id:0", InvalidInputKind::InvalidId, "not a positive integer"),
-        ("email:a@b@c", InvalidInputKind::InvalidEmail, "exactly one @"),
-        ("email:a b@c.com", InvalidInputKind::InvalidEmail, "whitespace"),
-        ("email:@c.com", InvalidInputKind::InvalidEmail, "nothing before or after"),
-        ("phone:0121233112", InvalidInputKind::InvalidPhone, "+ followed by 7 to 15 digits"),
+        (
+            "contact:1",
+            InvalidInputKind::UnknownPrefix,
+            "does not start with id:, email: or phone:",
+        ),
+        (
+            "123",
+            InvalidInputKind::UnknownPrefix,
+            "does not start with",
+        ),
+        (
+            "id:abc",
+            InvalidInputKind::InvalidId,
+            "not a positive integer",
+        ),
+        (
+            "id:0",
+            InvalidInputKind::InvalidId,
+            "not a positive integer",
+        ),
+        (
+            "email:a@b@c",
+            InvalidInputKind::InvalidEmail,
+            "exactly one @",
+        ),
+        (
+            "email:a b@c.com",
+            InvalidInputKind::InvalidEmail,
+            "whitespace",
+        ),
+        (
+            "email:@c.com",
+            InvalidInputKind::InvalidEmail,
+            "nothing before or after",
+        ),
+        (
+            "phone:0121233112",
+            InvalidInputKind::InvalidPhone,
+            "+ followed by 7 to 15 digits",
+        ),
     ];
     for (input, expected_kind, expected_text) in cases {
         let err = input.parse::<Identifier>().unwrap_err();

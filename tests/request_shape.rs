@@ -14,14 +14,20 @@ async fn expect_exact_request(who: Identifier, expected_path: &str) {
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .and(header("content-type", "application/json"))
         .and(header("accept", "application/json"))
-        .and(header("user-agent", concat!("aelyst-rust/", env!("CARGO_PKG_VERSION"))))
+        .and(header(
+            "user-agent",
+            concat!("aelyst-rust/", env!("CARGO_PKG_VERSION")),
+        ))
         .and(body_string(r#"["vip","lead"]"#))
         .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"contactId": 7}"#))
         .expect(1)
         .mount(&server)
         .await;
 
-    let done = client(&server).add_tags(&who, ["vip", "lead"]).await.unwrap();
+    let done = client(&server)
+        .add_tags(&who, ["vip", "lead"])
+        .await
+        .unwrap();
 
     assert_eq!(done.contact_id(), 7);
 }
@@ -52,8 +58,16 @@ async fn sends_tags_in_the_order_given_without_exact_duplicates() {
         .mount(&server)
         .await;
 
-    let tags = vec!["b".to_owned(), "a".to_owned(), "b".to_owned(), "B".to_owned()];
-    client(&server).add_tags(&Identifier::id(1), &tags).await.unwrap();
+    let tags = vec![
+        "b".to_owned(),
+        "a".to_owned(),
+        "b".to_owned(),
+        "B".to_owned(),
+    ];
+    client(&server)
+        .add_tags(&Identifier::id(1), &tags)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -77,7 +91,10 @@ async fn keeps_a_base_url_path_prefix() {
 async fn sends_through_a_callers_own_reqwest_client() {
     let server = MockServer::start().await;
     Mock::given(header("x-team", "growth"))
-        .and(header("user-agent", concat!("aelyst-rust/", env!("CARGO_PKG_VERSION"))))
+        .and(header(
+            "user-agent",
+            concat!("aelyst-rust/", env!("CARGO_PKG_VERSION")),
+        ))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"contactId": 1}"#))
         .expect(1)
@@ -85,7 +102,10 @@ async fn sends_through_a_callers_own_reqwest_client() {
         .await;
     let mut defaults = reqwest::header::HeaderMap::new();
     defaults.insert("x-team", "growth".parse().unwrap());
-    let http = reqwest::Client::builder().default_headers(defaults).build().unwrap();
+    let http = reqwest::Client::builder()
+        .default_headers(defaults)
+        .build()
+        .unwrap();
 
     let client = support::builder(&server).http_client(http).build().unwrap();
     client.add_tags(&Identifier::id(1), ["x"]).await.unwrap();

@@ -10,7 +10,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn assert_hidden(text: &str) {
     assert!(!text.contains(TOKEN), "token leaked in {text:?}");
-    assert!(!text.contains("SECRET"), "part of the token leaked in {text:?}");
+    assert!(
+        !text.contains("SECRET"),
+        "part of the token leaked in {text:?}"
+    );
 }
 
 fn assert_error_hides_token(err: &Error) {
@@ -35,13 +38,21 @@ fn client_and_builder_debug_hide_the_token() {
 
 #[test]
 fn config_errors_never_repeat_the_token() {
-    for bad in [format!("{TOKEN}\n"), format!("{TOKEN} x"), format!("{TOKEN}é")] {
+    for bad in [
+        format!("{TOKEN}\n"),
+        format!("{TOKEN} x"),
+        format!("{TOKEN}é"),
+    ] {
         let err = Client::builder().token(bad).build().unwrap_err();
         assert!(matches!(err, Error::InvalidConfig(_)));
         assert_error_hides_token(&err);
     }
     // A token pasted where the base URL goes is not repeated either.
-    let err = Client::builder().token("t").base_url(TOKEN).build().unwrap_err();
+    let err = Client::builder()
+        .token("t")
+        .base_url(TOKEN)
+        .build()
+        .unwrap_err();
     assert_error_hides_token(&err);
 }
 
@@ -49,18 +60,28 @@ fn config_errors_never_repeat_the_token() {
 async fn response_errors_never_show_the_token() {
     let server = MockServer::start().await;
     Mock::given(any())
-        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"code": 401, "message": "UN_AUTHORIZED"}"#))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_string(r#"{"code": 401, "message": "UN_AUTHORIZED"}"#),
+        )
         .mount(&server)
         .await;
 
-    let err = client(&server).add_tags(&Identifier::id(1), ["x"]).await.unwrap_err();
+    let err = client(&server)
+        .add_tags(&Identifier::id(1), ["x"])
+        .await
+        .unwrap_err();
 
     assert_error_hides_token(&err);
 }
 
 #[tokio::test]
 async fn transport_errors_never_show_the_token_or_the_contact() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let client = Client::builder()
         .token(TOKEN)
         .base_url(format!("http://127.0.0.1:{port}/v1"))
@@ -68,7 +89,10 @@ async fn transport_errors_never_show_the_token_or_the_contact() {
         .unwrap();
 
     let err = client
-        .add_tags(&Identifier::email("private.person@example.com").unwrap(), ["x"])
+        .add_tags(
+            &Identifier::email("private.person@example.com").unwrap(),
+            ["x"],
+        )
         .await
         .unwrap_err();
 
@@ -79,17 +103,25 @@ async fn transport_errors_never_show_the_token_or_the_contact() {
 #[tokio::test]
 async fn redirects_are_not_followed() {
     let elsewhere = MockServer::start().await;
-    Mock::given(any()).respond_with(ResponseTemplate::new(200)).expect(0).mount(&elsewhere).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
     let server = MockServer::start().await;
     Mock::given(any())
-        .respond_with(
-            ResponseTemplate::new(307).insert_header("location", format!("{}/v1/contact/id:1/tag", elsewhere.uri()).as_str()),
-        )
+        .respond_with(ResponseTemplate::new(307).insert_header(
+            "location",
+            format!("{}/v1/contact/id:1/tag", elsewhere.uri()).as_str(),
+        ))
         .expect(1)
         .mount(&server)
         .await;
 
-    let err = client(&server).add_tags(&Identifier::id(1), ["x"]).await.unwrap_err();
+    let err = client(&server)
+        .add_tags(&Identifier::id(1), ["x"])
+        .await
+        .unwrap_err();
 
     assert!(matches!(err, Error::UnexpectedStatus(_)), "{err:?}");
     assert_eq!(err.status(), Some(307));
@@ -97,8 +129,14 @@ async fn redirects_are_not_followed() {
 
 #[test]
 fn plain_http_to_a_remote_host_is_refused() {
-    let err = Client::builder().token(TOKEN).base_url("http://api.aelyst.ai/v1").build().unwrap_err();
-    let Error::InvalidConfig(config) = &err else { panic!("{err:?}") };
+    let err = Client::builder()
+        .token(TOKEN)
+        .base_url("http://api.aelyst.ai/v1")
+        .build()
+        .unwrap_err();
+    let Error::InvalidConfig(config) = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(config.kind(), aelyst::ConfigErrorKind::InsecureBaseUrl);
     assert!(err.to_string().contains("allow_insecure_http"));
 }

@@ -15,12 +15,17 @@ async fn answer(template: ResponseTemplate) -> Error {
         .expect(1)
         .mount(&server)
         .await;
-    client(&server).add_tags(&Identifier::id(1), ["x"]).await.unwrap_err()
+    client(&server)
+        .add_tags(&Identifier::id(1), ["x"])
+        .await
+        .unwrap_err()
 }
 
 fn spec_error(status: u16, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .set_body_raw(format!(r#"{{"code": {status}, "message": "{message}"}}"#), "application/json")
+    ResponseTemplate::new(status).set_body_raw(
+        format!(r#"{{"code": {status}, "message": "{message}"}}"#),
+        "application/json",
+    )
 }
 
 #[tokio::test]
@@ -29,9 +34,15 @@ async fn maps_400_to_bad_request() {
 
     assert!(matches!(err, Error::BadRequest(_)), "{err:?}");
     let api = err.api_error().unwrap();
-    assert_eq!((api.status(), api.code(), api.message()), (400, Some(400), Some("Validation error.")));
+    assert_eq!(
+        (api.status(), api.code(), api.message()),
+        (400, Some(400), Some("Validation error."))
+    );
     assert!(!err.is_retryable());
-    assert_eq!(err.to_string(), "bad request, status 400: Validation error.");
+    assert_eq!(
+        err.to_string(),
+        "bad request, status 400: Validation error."
+    );
 }
 
 #[tokio::test]
@@ -63,13 +74,21 @@ async fn maps_429_to_rate_limited_with_its_headers() {
 
 #[tokio::test]
 async fn reads_retry_after_as_decimal_seconds_and_as_an_http_date() {
-    let err = answer(spec_error(429, "Too Many Requests").insert_header("retry-after", "2.5")).await;
+    let err =
+        answer(spec_error(429, "Too Many Requests").insert_header("retry-after", "2.5")).await;
     assert_eq!(err.retry_after(), Some(Duration::from_millis(2500)));
 
-    let in_a_minute = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
-    let err = answer(spec_error(429, "Too Many Requests").insert_header("retry-after", in_a_minute.as_str())).await;
+    let in_a_minute =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
+    let err = answer(
+        spec_error(429, "Too Many Requests").insert_header("retry-after", in_a_minute.as_str()),
+    )
+    .await;
     let wait = err.retry_after().unwrap();
-    assert!(wait > Duration::from_secs(55) && wait <= Duration::from_secs(60), "{wait:?}");
+    assert!(
+        wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
 }
 
 #[tokio::test]
@@ -111,7 +130,10 @@ async fn maps_5xx_to_server_error() {
 async fn maps_other_statuses_to_unexpected_status() {
     for status in [302, 403, 404, 418] {
         let err = answer(spec_error(status, "nope")).await;
-        assert!(matches!(err, Error::UnexpectedStatus(_)), "{status}: {err:?}");
+        assert!(
+            matches!(err, Error::UnexpectedStatus(_)),
+            "{status}: {err:?}"
+        );
         assert_eq!(err.status(), Some(status));
         assert!(!err.is_retryable());
     }
@@ -130,17 +152,24 @@ async fn reads_rate_limit_headers_on_success() {
         .mount(&server)
         .await;
 
-    let done = client(&server).add_tags(&Identifier::id(9), ["x"]).await.unwrap();
+    let done = client(&server)
+        .add_tags(&Identifier::id(9), ["x"])
+        .await
+        .unwrap();
 
     assert_eq!(done.rate_limit(), Some(RateLimit::new(5, 3)));
 }
 
 #[tokio::test]
 async fn a_code_that_differs_from_the_status_is_shown() {
-    let template = ResponseTemplate::new(400).set_body_string(r#"{"code": 4001, "message": "Tag too long"}"#);
+    let template =
+        ResponseTemplate::new(400).set_body_string(r#"{"code": 4001, "message": "Tag too long"}"#);
 
     let err = answer(template).await;
 
     assert_eq!(err.api_error().unwrap().code(), Some(4001));
-    assert_eq!(err.to_string(), "bad request, status 400 (code 4001): Tag too long");
+    assert_eq!(
+        err.to_string(),
+        "bad request, status 400 (code 4001): Tag too long"
+    );
 }

@@ -59,14 +59,22 @@ struct Args {
 }
 
 fn count_and_fault(text: &str) -> Result<(u64, Fault), String> {
-    let (count, fault) = text.split_once('=').ok_or("expected N=FAULT, such as 3=500")?;
-    let count = count.parse().map_err(|_| format!("{count:?} is not a count"))?;
+    let (count, fault) = text
+        .split_once('=')
+        .ok_or("expected N=FAULT, such as 3=500")?;
+    let count = count
+        .parse()
+        .map_err(|_| format!("{count:?} is not a count"))?;
     Ok((count, fault.parse().map_err(|e| format!("{e}"))?))
 }
 
 fn fraction_and_fault(text: &str) -> Result<(f64, Fault), String> {
-    let (fraction, fault) = text.split_once('=').ok_or("expected P=FAULT, such as 0.1=449")?;
-    let fraction: f64 = fraction.parse().map_err(|_| format!("{fraction:?} is not a number"))?;
+    let (fraction, fault) = text
+        .split_once('=')
+        .ok_or("expected P=FAULT, such as 0.1=449")?;
+    let fraction: f64 = fraction
+        .parse()
+        .map_err(|_| format!("{fraction:?} is not a number"))?;
     if !(0.0..=1.0).contains(&fraction) {
         return Err(format!("{fraction} is not between 0 and 1"));
     }
@@ -116,9 +124,16 @@ async fn run(args: Args) -> Result<(), String> {
     let rate = if args.no_rate_limit {
         "off".to_owned()
     } else {
-        format!("{} requests per second per method and path", args.rate_limit)
+        format!(
+            "{} requests per second per method and path",
+            args.rate_limit
+        )
     };
-    let contacts = if args.strict { "strict (unknown contacts get 404)" } else { "created on first use" };
+    let contacts = if args.strict {
+        "strict (unknown contacts get 404)"
+    } else {
+        "created on first use"
+    };
     println!("aelyst-fake serving the Aelyst API at {}", fake.base_url());
     println!("token:      {}", fake.token());
     println!("rate limit: {rate}");

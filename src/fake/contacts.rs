@@ -198,6 +198,9 @@ mod tests {
         let mut contacts = Contacts::default();
         let id = contacts.insert(Contact::new().tags(["b", "a"]));
         contacts.add_tags(id, ["a".to_owned(), "c".to_owned()]);
-        assert_eq!(contacts.tags_of(&Identifier::id(id)).unwrap(), ["b", "a", "c"]);
+        assert_eq!(
+            contacts.tags_of(&Identifier::id(id)).unwrap(),
+            ["b", "a", "c"]
+        );
     }
 }

@@ -71,7 +71,9 @@ impl FromStr for Fault {
         let fault = match (name, arg) {
             ("449", None) => Fault::Queued,
             ("500", None) => Fault::ServerError,
-            ("429", None) => Fault::RateLimited { retry_after: Duration::from_secs(1) },
+            ("429", None) => Fault::RateLimited {
+                retry_after: Duration::from_secs(1),
+            },
             ("429", Some(seconds)) => Fault::RateLimited {
                 retry_after: seconds
                     .parse::<f64>()
@@ -84,7 +86,9 @@ impl FromStr for Fault {
             }
             ("drop", None) => Fault::DropConnection,
             ("malformed", None) => Fault::MalformedBody,
-            ("oversized", None) => Fault::OversizedBody { bytes: DEFAULT_OVERSIZED_BYTES },
+            ("oversized", None) => Fault::OversizedBody {
+                bytes: DEFAULT_OVERSIZED_BYTES,
+            },
             ("oversized", Some(bytes)) => Fault::OversizedBody {
                 bytes: bytes.parse().map_err(|_| reject())?,
             },
@@ -139,15 +143,25 @@ enum Trigger {
 impl FaultPlan {
     pub(crate) fn next(&mut self, count: u64, fault: Fault) {
         if count > 0 {
-            self.rules.push(Rule { fault, trigger: Trigger::Next(count) });
+            self.rules.push(Rule {
+                fault,
+                trigger: Trigger::Next(count),
+            });
         }
     }
 
     pub(crate) fn randomly(&mut self, fraction: f64, seed: u64, fault: Fault) {
         // NaN and out-of-range fractions mean "never" and "always".
-        let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
         let rng = fastrand::Rng::with_seed(seed);
-        self.rules.push(Rule { fault, trigger: Trigger::Randomly { fraction, rng } });
+        self.rules.push(Rule {
+            fault,
+            trigger: Trigger::Randomly { fraction, rng },
+        });
     }
 
     pub(crate) fn clear(&mut self) {
@@ -156,13 +170,16 @@ impl FaultPlan {
 
     /// The fault for the request being handled, if any.
     pub(crate) fn pick(&mut self) -> Option<Fault> {
-        let fired = self.rules.iter_mut().position(|rule| match &mut rule.trigger {
-            Trigger::Next(left) => {
-                *left -= 1;
-                true
-            }
-            Trigger::Randomly { fraction, rng } => rng.f64() < *fraction,
-        })?;
+        let fired = self
+            .rules
+            .iter_mut()
+            .position(|rule| match &mut rule.trigger {
+                Trigger::Next(left) => {
+                    *left -= 1;
+                    true
+                }
+                Trigger::Randomly { fraction, rng } => rng.f64() < *fraction,
+            })?;
         let fault = self.rules[fired].fault.clone();
         if matches!(self.rules[fired].trigger, Trigger::Next(0)) {
             self.rules.remove(fired);
@@ -177,11 +194,31 @@ mod tests {
 
     #[test]
     fn text_forms_round_trip() {
-        for text in ["449", "500", "429:2", "429:0.5", "delay:250", "drop", "malformed", "oversized:10"] {
+        for text in [
+            "449",
+            "500",
+            "429:2",
+            "429:0.5",
+            "delay:250",
+            "drop",
+            "malformed",
+            "oversized:10",
+        ] {
             assert_eq!(text.parse::<Fault>().unwrap().to_string(), text);
         }
-        assert_eq!("oversized".parse::<Fault>().unwrap(), Fault::OversizedBody { bytes: 1 << 20 });
-        for bad in ["", "404", "429:-1", "429:soon", "delay", "delay:1.5", "drop:1"] {
+        assert_eq!(
+            "oversized".parse::<Fault>().unwrap(),
+            Fault::OversizedBody { bytes: 1 << 20 }
+        );
+        for bad in [
+            "",
+            "404",
+            "429:-1",
+            "429:soon",
+            "delay",
+            "delay:1.5",
+            "drop:1",
+        ] {
             assert!(bad.parse::<Fault>().is_err(), "{bad:?}");
         }
     }
@@ -192,7 +229,15 @@ mod tests {
         plan.next(2, Fault::ServerError);
         plan.next(1, Fault::Queued);
         let picked: Vec<_> = (0..4).map(|_| plan.pick()).collect();
-        assert_eq!(picked, [Some(Fault::ServerError), Some(Fault::ServerError), Some(Fault::Queued), None]);
+        assert_eq!(
+            picked,
+            [
+                Some(Fault::ServerError),
+                Some(Fault::ServerError),
+                Some(Fault::Queued),
+                None
+            ]
+        );
     }
 
     #[test]

@@ -56,9 +56,15 @@ impl Limiter {
         if windows.len() >= PRUNE_AT {
             windows.retain(|_, window| now.duration_since(window.start) < WINDOW);
         }
-        let window = windows.entry(key.to_owned()).or_insert(Window { start: now, used: 0 });
+        let window = windows.entry(key.to_owned()).or_insert(Window {
+            start: now,
+            used: 0,
+        });
         if now.duration_since(window.start) >= WINDOW {
-            *window = Window { start: now, used: 0 };
+            *window = Window {
+                start: now,
+                used: 0,
+            };
         }
         if window.used < limit {
             window.used += 1;
@@ -85,16 +91,37 @@ mod tests {
         let clock = ManualClock::new();
         let limiter = Limiter::new(Some(5), Arc::new(clock.clone()));
         for remaining in (0..5).rev() {
-            assert_eq!(limiter.check("POST /a"), Decision::Allowed { limit: 5, remaining });
+            assert_eq!(
+                limiter.check("POST /a"),
+                Decision::Allowed {
+                    limit: 5,
+                    remaining
+                }
+            );
         }
         clock.advance(Duration::from_millis(300));
         assert_eq!(
             limiter.check("POST /a"),
-            Decision::Refused { limit: 5, retry_after: Duration::from_millis(700) }
+            Decision::Refused {
+                limit: 5,
+                retry_after: Duration::from_millis(700)
+            }
         );
-        assert_eq!(limiter.check("POST /b"), Decision::Allowed { limit: 5, remaining: 4 });
+        assert_eq!(
+            limiter.check("POST /b"),
+            Decision::Allowed {
+                limit: 5,
+                remaining: 4
+            }
+        );
         clock.advance(Duration::from_millis(700));
-        assert_eq!(limiter.check("POST /a"), Decision::Allowed { limit: 5, remaining: 4 });
+        assert_eq!(
+            limiter.check("POST /a"),
+            Decision::Allowed {
+                limit: 5,
+                remaining: 4
+            }
+        );
     }
 
     #[test]

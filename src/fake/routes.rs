@@ -43,7 +43,9 @@ pub(crate) struct Shared {
 /// Locks shared state; a panicking handler cannot leave it half-changed in a way that matters
 /// to a test double, so a poisoned lock is used as it is.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Lets a handler close its own connection without answering.
@@ -193,7 +195,9 @@ async fn not_found(
 }
 
 fn record(shared: &Shared, method: Method, uri: &Uri, headers: HeaderMap, body: Bytes) {
-    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string);
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), ToString::to_string);
     lock(&shared.log).record(ReceivedRequest {
         method: method.to_string(),
         path,

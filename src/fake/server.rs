@@ -363,10 +363,17 @@ async fn serve_connection(stream: TcpStream, router: Router) {
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(kill.clone());
         let mut router = router.clone();
-        async move { Ok::<_, Infallible>(router.call(request.map(axum::body::Body::new)).await.unwrap_or_else(|never| match never {})) }
+        async move {
+            Ok::<_, Infallible>(
+                router
+                    .call(request.map(axum::body::Body::new))
+                    .await
+                    .unwrap_or_else(|never| match never {}),
+            )
+        }
     });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service);
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         _ = connection => {}
         // Dropping the connection future closes the socket with nothing more written.

@@ -1,0 +1,211 @@
+//! The `aelyst-fake` binary serves the same fake, takes its flags, and stops on Ctrl-C.
+#![cfg(feature = "fake")]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use aelyst::{Client, Error, Identifier};
+
+/// A running `aelyst-fake`, stopped (with SIGKILL) if a test fails before stopping it.
+struct Running {
+    child: Child,
+    base_url: String,
+    curl: String,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aelyst-fake"))
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut base_url = None;
+        let mut curl = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(url) = line.strip_prefix("aelyst-fake serving the Aelyst API at ") {
+                base_url = Some(url.to_owned());
+            }
+            if line.trim_start().starts_with("curl ") {
+                curl = Some(line.trim().to_owned());
+            }
+            if line.starts_with("press Ctrl-C") {
+                break;
+            }
+        }
+        // Keep reading stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Running {
+            child,
+            base_url: base_url.expect("the binary prints its base url"),
+            curl: curl.expect("the binary prints a curl example"),
+        }
+    }
+
+    fn client(&self, token: &str) -> Client {
+        Client::builder()
+            .token(token)
+            .base_url(&self.base_url)
+            .build()
+            .unwrap()
+    }
+
+    /// Sends SIGINT, as Ctrl-C does, and returns the exit status.
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn serves_with_the_given_token_and_stops_cleanly_on_ctrl_c() {
+    let fake = Running::start(&["--token", "secret"]);
+
+    let done = fake
+        .client("secret")
+        .add_tags(&Identifier::id(123), ["abc"])
+        .await
+        .unwrap();
+    assert_eq!(done.contact_id(), 123);
+    let err = fake
+        .client("wrong")
+        .add_tags(&Identifier::id(123), ["abc"])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unauthorized(_)), "{err:?}");
+
+    let status = fake.interrupt();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn its_printed_curl_example_gets_a_real_answer() {
+    let fake = Running::start(&["--token", "secret"]);
+    assert!(fake.curl.contains("/contact/id:123/tag") && fake.curl.contains("Bearer secret"));
+
+    // The same request the printed curl line makes, byte for byte.
+    let response = reqwest::Client::new()
+        .post(format!("{}/contact/id:123/tag", fake.base_url))
+        .header("Authorization", "Bearer secret")
+        .header("Content-Type", "application/json")
+        .body(r#"[ "abc" ]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.unwrap(), r#"{"contactId":123}"#);
+
+    // And the line itself, where curl is installed.
+    if let Ok(output) = Command::new("sh")
+        .args(["-c", &format!("{} --silent", fake.curl)])
+        .output()
+    {
+        if output.status.success() {
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout),
+                r#"{"contactId":123}"#
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn injects_faults_from_its_flags() {
+    let fake = Running::start(&[
+        "--fail-next",
+        "1=449",
+        "--fail-next",
+        "1=429:3",
+        "--no-rate-limit",
+    ]);
+    let client = fake.client(aelyst::fake::DEFAULT_TOKEN);
+    let who = Identifier::id(1);
+
+    let first = client.add_tags(&who, ["a"]).await.unwrap_err();
+    let second = client.add_tags(&who, ["a"]).await.unwrap_err();
+    let third = client.add_tags(&who, ["a"]).await.unwrap();
+
+    assert!(matches!(first, Error::Queued(_)), "{first:?}");
+    assert_eq!(
+        second.retry_after(),
+        Some(std::time::Duration::from_secs(3))
+    );
+    assert_eq!(third.contact_id(), 1);
+    assert_eq!(
+        third.rate_limit(),
+        None,
+        "--no-rate-limit sends no quota headers"
+    );
+}
+
+#[tokio::test]
+async fn strict_mode_with_a_contacts_file() {
+    let path =
+        std::env::temp_dir().join(format!("aelyst-fake-contacts-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        r#"[{"id": 5, "email": "ann@example.com", "tags": ["old"]}]"#,
+    )
+    .unwrap();
+    let fake = Running::start(&["--strict", "--contacts", path.to_str().unwrap()]);
+    let client = fake.client(aelyst::fake::DEFAULT_TOKEN);
+
+    let known = client
+        .add_tags(&Identifier::email("ann@example.com").unwrap(), ["new"])
+        .await
+        .unwrap();
+    let unknown = client
+        .add_tags(&Identifier::id(6), ["new"])
+        .await
+        .unwrap_err();
+
+    assert_eq!(known.contact_id(), 5);
+    assert_eq!(unknown.status(), Some(404));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn bad_flags_and_files_fail_with_a_message() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aelyst-fake"))
+            .args(["--port", "0"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let bad_fault = run(&["--fail-next", "1=404"]);
+    assert_eq!(bad_fault.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_fault.stderr).contains("unknown fault"));
+
+    let missing = run(&["--contacts", "/nonexistent/contacts.json"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read contacts file"));
+
+    let help = run(&["--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--port",
+        "--token",
+        "--strict",
+        "--contacts",
+        "--fail-next",
+        "--fail-randomly",
+        "--seed",
+    ] {
+        assert!(help.contains(flag), "--help mentions {flag}");
+    }
+}
