@@ -1,14 +1,18 @@
 //! [`ClientBuilder`]: the options of a [`Client`], checked by [`ClientBuilder::build`].
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::HeaderValue;
 use url::{Host, Url};
 
-use crate::client::{Client, DEFAULT_BASE_URL, USER_AGENT};
+use crate::client::{Client, DEFAULT_BASE_URL, Inner, RateLimitHook, USER_AGENT};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::{Error, REDACTED};
+use crate::limiter::Limiter;
+use crate::retry::RetryQuota;
+use crate::{Error, REDACTED, RateLimit, RetryPolicy};
 
 /// The default limit on a whole call: connecting, sending and reading the response.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,6 +29,11 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// | [`connect_timeout`](ClientBuilder::connect_timeout) | 10 s |
 /// | [`allow_insecure_http`](ClientBuilder::allow_insecure_http) | off: `http://` only to loopback |
 /// | [`http_client`](ClientBuilder::http_client) | a client of its own: rustls, no redirects |
+/// | [`retry_policy`](ClientBuilder::retry_policy) | [`RetryPolicy::default`]: 3 attempts, 120 s budget |
+/// | [`rate_limiter`](ClientBuilder::rate_limiter) | on: 5 requests per second per path until the API says otherwise |
+/// | [`max_requests_per_second`](ClientBuilder::max_requests_per_second) | none across paths |
+/// | [`on_rate_limit`](ClientBuilder::on_rate_limit) | none |
+/// | [`clock`](ClientBuilder::clock) | [`SystemClock`] |
 ///
 /// ```
 /// use std::time::Duration;
@@ -46,6 +55,12 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     allow_insecure_http: bool,
     http_client: Option<reqwest::Client>,
+    retry_policy: RetryPolicy,
+    rate_limiter: bool,
+    max_requests_per_second: Option<u32>,
+    on_rate_limit: Option<RateLimitHook>,
+    clock: Arc<dyn Clock>,
+    jitter_seed: Option<u64>,
 }
 
 impl Default for ClientBuilder {
@@ -57,6 +72,12 @@ impl Default for ClientBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             allow_insecure_http: false,
             http_client: None,
+            retry_policy: RetryPolicy::default(),
+            rate_limiter: true,
+            max_requests_per_second: None,
+            on_rate_limit: None,
+            clock: Arc::new(SystemClock),
+            jitter_seed: None,
         }
     }
 }
@@ -81,7 +102,9 @@ impl ClientBuilder {
         self
     }
 
-    /// The limit on a whole call, from connecting to reading the last byte of the response.
+    /// The limit on one attempt, from connecting to reading the last byte of the response.
+    /// A call with retries is bounded by its [`RetryPolicy::budget`] instead; each attempt's
+    /// timeout is cut to what the budget has left.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -112,6 +135,64 @@ impl ClientBuilder {
         self
     }
 
+    /// How calls are retried (see [`RetryPolicy`]); [`RetryPolicy::disabled`] makes one
+    /// attempt per call.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// Turns the client's own rate limiter on (the default) or off.
+    ///
+    /// Shared by every clone of the client, it holds back a request that the API would surely
+    /// refuse: at most 5 per second per path (or what `X-RateLimit-Limit` says), and nothing on
+    /// a path until a 429's `Retry-After` has passed. Turn it off only when something else
+    /// paces the calls.
+    pub fn rate_limiter(mut self, enabled: bool) -> Self {
+        self.rate_limiter = enabled;
+        self
+    }
+
+    /// A ceiling of the caller's own on requests per second across all paths, kept by the
+    /// rate limiter on top of the API's per-path limit.
+    pub fn max_requests_per_second(mut self, per_second: u32) -> Self {
+        self.max_requests_per_second = Some(per_second);
+        self
+    }
+
+    /// Called with the quota of every response that reports one, success or error: the place
+    /// to feed a metrics gauge or a `tokio::sync::watch` channel.
+    ///
+    /// ```
+    /// let (quota_tx, quota_rx) = tokio::sync::watch::channel(None);
+    /// let client = aelyst::Client::builder()
+    ///     .token("token")
+    ///     .on_rate_limit(move |quota| {
+    ///         quota_tx.send_replace(Some(quota));
+    ///     })
+    ///     .build()?;
+    /// assert_eq!(*quota_rx.borrow(), None);
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn on_rate_limit(mut self, hook: impl Fn(RateLimit) + Send + Sync + 'static) -> Self {
+        self.on_rate_limit = Some(Arc::new(hook));
+        self
+    }
+
+    /// The clock that retry waits and the rate limiter use. Tests pass a
+    /// [`ManualClock`](crate::clock::ManualClock) so that waits take no real time.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Seeds the random draws of the retry back-off, so that a test sees the same waits each
+    /// run. By default they are seeded at random.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
     /// Checks the options and builds the client.
     ///
     /// # Errors
@@ -120,8 +201,8 @@ impl ClientBuilder {
     /// characters or anything else that cannot go in an HTTP header; when the base URL does
     /// not parse, is not `http(s)`, carries credentials, a query or a fragment, or is plain
     /// `http://` to a host other than loopback without
-    /// [`allow_insecure_http`](Self::allow_insecure_http); when a timeout is zero; or when the
-    /// HTTP client cannot be built.
+    /// [`allow_insecure_http`](Self::allow_insecure_http); when a timeout, the retry budget or
+    /// the requests-per-second ceiling is zero; or when the HTTP client cannot be built.
     pub fn build(self) -> Result<Client, Error> {
         let token = self.token.as_deref().ok_or_else(|| {
             ConfigError::new(ConfigErrorKind::MissingToken, "no api token was given")
@@ -136,6 +217,20 @@ impl ClientBuilder {
                 ConfigError::new(ConfigErrorKind::InvalidTimeout, "a timeout is zero").into(),
             );
         }
+        if self.retry_policy.total_budget().is_zero() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidTimeout,
+                "the retry budget is zero",
+            )
+            .into());
+        }
+        if self.max_requests_per_second == Some(0) {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidRateLimit,
+                "max_requests_per_second is zero",
+            )
+            .into());
+        }
         let http = match self.http_client {
             Some(http) => http,
             None => reqwest::Client::builder()
@@ -146,12 +241,24 @@ impl ClientBuilder {
                 .build()
                 .map_err(ConfigError::http_client)?,
         };
-        Ok(Client::from_parts(
+        let rng = match self.jitter_seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        Ok(Client::from_inner(Inner {
             http,
             base_url,
             authorization,
-            self.timeout,
-        ))
+            timeout: self.timeout,
+            retry: self.retry_policy,
+            quota: RetryQuota::default(),
+            limiter: self
+                .rate_limiter
+                .then(|| Limiter::new(self.max_requests_per_second)),
+            clock: self.clock,
+            jitter: Mutex::new(rng),
+            on_rate_limit: self.on_rate_limit,
+        }))
     }
 }
 
@@ -164,7 +271,11 @@ impl fmt::Debug for ClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("http_client", &self.http_client.as_ref().map(|_| ".."))
-            .finish()
+            .field("retry_policy", &self.retry_policy)
+            .field("rate_limiter", &self.rate_limiter)
+            .field("max_requests_per_second", &self.max_requests_per_second)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
     }
 }
 

@@ -2,15 +2,21 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{self, HeaderValue};
+use tracing::Instrument;
 use url::Url;
 
+use crate::clock::Clock;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::{ClientBuilder, Error, Identifier, REDACTED, TagsAdded, response, tags};
+use crate::limiter::Limiter;
+use crate::retry::{Decision, RetryQuota};
+use crate::{
+    ClientBuilder, Error, Identifier, REDACTED, RateLimit, RetryPolicy, TagsAdded, response, tags,
+};
 
 /// The API's address, from the specification's `servers`.
 pub const DEFAULT_BASE_URL: &str = "https://api.aelyst.ai/v1";
@@ -54,11 +60,21 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    http: reqwest::Client,
-    base_url: Url,
-    authorization: HeaderValue,
-    timeout: Duration,
+/// The callback of [`ClientBuilder::on_rate_limit`].
+pub(crate) type RateLimitHook = Arc<dyn Fn(RateLimit) + Send + Sync>;
+
+/// Everything clones of a client share.
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: Url,
+    pub(crate) authorization: HeaderValue,
+    pub(crate) timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) quota: RetryQuota,
+    pub(crate) limiter: Option<Limiter>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) jitter: Mutex<fastrand::Rng>,
+    pub(crate) on_rate_limit: Option<RateLimitHook>,
 }
 
 impl Client {
@@ -124,19 +140,9 @@ impl Client {
         builder.build()
     }
 
-    pub(crate) fn from_parts(
-        http: reqwest::Client,
-        base_url: Url,
-        authorization: HeaderValue,
-        timeout: Duration,
-    ) -> Self {
+    pub(crate) fn from_inner(inner: Inner) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                http,
-                base_url,
-                authorization,
-                timeout,
-            }),
+            inner: Arc::new(inner),
         }
     }
 
@@ -161,7 +167,10 @@ impl Client {
     /// safe to repeat.
     ///
     /// Everything is checked before anything is sent; the returned future owns no part of
-    /// `tags`.
+    /// `tags`. The call then goes through the client's rate limiter and is retried as its
+    /// [`RetryPolicy`] says; it is traced as a `tracing` span `aelyst.add_tags`, with each
+    /// attempt and wait as an event, the token never logged and emails and phone numbers
+    /// masked.
     ///
     /// # Errors
     ///
@@ -170,8 +179,10 @@ impl Client {
     ///   characters.
     /// - [`Error::BadRequest`], [`Error::Unauthorized`], [`Error::RateLimited`],
     ///   [`Error::Queued`], [`Error::Server`] or [`Error::UnexpectedStatus`] when the API
-    ///   answers with an error status.
-    /// - [`Error::Transport`] or [`Error::Timeout`] when no complete response arrives in time.
+    ///   answers with an error status that is not retried, or still fails when the retries
+    ///   are spent; [`Error::attempts`] says how many were made.
+    /// - [`Error::Transport`] or [`Error::Timeout`] when no complete response arrives in time,
+    ///   or the [budget](RetryPolicy::budget) runs out.
     /// - [`Error::Decode`] when a success body is not `{"contactId": n}`, or a body is larger
     ///   than 64 KiB.
     ///
@@ -204,7 +215,12 @@ impl Client {
         // Checked now, so the future holds only the finished request and is `Send` whatever
         // `I` is.
         let request = self.prepare(identifier, tags);
-        async move { self.send(request?).await }
+        let span = tracing::debug_span!(
+            "aelyst.add_tags",
+            contact = %identifier.masked(),
+            attempts = tracing::field::Empty,
+        );
+        async move { self.execute(request?).await }.instrument(span)
     }
 
     fn prepare<I>(&self, identifier: &Identifier, tags: I) -> Result<Prepared, Error>
@@ -226,19 +242,126 @@ impl Client {
         Ok(Prepared { url, body })
     }
 
-    async fn send(&self, request: Prepared) -> Result<TagsAdded, Error> {
+    /// Runs a call: waits for the rate limiter, attempts, and retries while the policy, the
+    /// budget and the retry quota allow.
+    async fn execute(&self, request: Prepared) -> Result<TagsAdded, Error> {
+        let inner = &*self.inner;
+        let clock = &*inner.clock;
+        let budget = inner.retry.total_budget();
+        let started = clock.now();
+        // A budget too large to add is as good as none.
+        let deadline = started
+            .checked_add(budget)
+            .unwrap_or(started + Duration::from_secs(u32::MAX.into()));
+        let key = inner
+            .limiter
+            .as_ref()
+            .map(|limiter| limiter.key("POST", request.url.path()));
+        let mut spent = 0;
+        let mut last_error: Option<Error> = None;
+        let mut attempt = 0;
+        loop {
+            // Out of time before sending: the last answer, if any, says more than the budget.
+            let out_of_time = |last_error: Option<Error>, attempts| {
+                let err = last_error.unwrap_or_else(|| Error::budget_spent(budget));
+                tracing::Span::current().record("attempts", attempts);
+                Err(err.with_attempts(attempts))
+            };
+            if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
+                if let Err(hold) = limiter.acquire(key, clock, deadline).await {
+                    tracing::debug!(
+                        hold_ms = hold.as_millis() as u64,
+                        "the rate limiter's hold would pass the budget"
+                    );
+                    return out_of_time(last_error, attempt);
+                }
+            }
+            let left = deadline.saturating_duration_since(clock.now());
+            if left.is_zero() {
+                return out_of_time(last_error, attempt);
+            }
+            attempt += 1;
+            let result = self.attempt(&request, inner.timeout.min(left)).await;
+            self.learn(key, &result);
+            let err = match result {
+                Ok(done) => {
+                    inner.quota.succeeded(spent);
+                    tracing::Span::current().record("attempts", attempt);
+                    tracing::debug!(attempt, contact_id = done.contact_id(), "tags added");
+                    return Ok(done);
+                }
+                Err(err) => err,
+            };
+            let random = inner.jitter.lock().unwrap_or_else(|p| p.into_inner()).f64();
+            let stop = |err: Error| {
+                tracing::Span::current().record("attempts", attempt);
+                Err(err.with_attempts(attempt))
+            };
+            let Decision::Retry { kind, delay } = inner.retry.decide(&err, attempt, random) else {
+                tracing::debug!(attempt, status = err.status(), error = %err, "attempt failed; not retrying");
+                return stop(err);
+            };
+            if clock.now() + delay > deadline {
+                tracing::debug!(
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    "the wait would pass the budget; not retrying"
+                );
+                return stop(err);
+            }
+            let Some(cost) = inner.quota.take(kind) else {
+                tracing::debug!(attempt, "the client's retry quota is spent; not retrying");
+                return stop(err);
+            };
+            spent += cost;
+            tracing::debug!(
+                attempt,
+                status = err.status(),
+                delay_ms = delay.as_millis() as u64,
+                error = %err,
+                "attempt failed; retrying"
+            );
+            clock.sleep(delay).await;
+            last_error = Some(err);
+        }
+    }
+
+    /// Tells the rate limiter and the caller's hook what a response said of the quota.
+    fn learn(&self, key: Option<u64>, result: &Result<TagsAdded, Error>) {
+        let inner = &*self.inner;
+        let (rate_limit, refused, retry_after) = match result {
+            Ok(done) => (done.rate_limit(), false, None),
+            Err(err) => (
+                err.rate_limit(),
+                matches!(err, Error::RateLimited(_)),
+                err.retry_after(),
+            ),
+        };
+        if let (Some(hook), Some(rate_limit)) = (&inner.on_rate_limit, rate_limit) {
+            hook(rate_limit);
+        }
+        if rate_limit.is_none() && !refused {
+            return;
+        }
+        if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
+            limiter.observe(key, inner.clock.now(), rate_limit, refused, retry_after);
+        }
+    }
+
+    /// One HTTP exchange.
+    async fn attempt(&self, request: &Prepared, timeout: Duration) -> Result<TagsAdded, Error> {
         let inner = &*self.inner;
         let response = inner
             .http
-            .post(request.url)
+            .post(request.url.clone())
             .header(header::AUTHORIZATION, inner.authorization.clone())
             .header(header::CONTENT_TYPE, APPLICATION_JSON)
             .header(header::ACCEPT, APPLICATION_JSON)
             // Set on each request, not only as the pool's default, so that a caller's own
             // `reqwest::Client` sends it too.
             .header(header::USER_AGENT, HeaderValue::from_static(USER_AGENT))
-            .timeout(inner.timeout)
-            .body(request.body)
+            .timeout(timeout)
+            .body(request.body.clone())
             .send()
             .await
             .map_err(Error::from_reqwest)?;
@@ -259,6 +382,8 @@ impl fmt::Debug for Client {
             .field("base_url", &self.base_url())
             .field("token", &REDACTED)
             .field("timeout", &self.inner.timeout)
+            .field("retry", &self.inner.retry)
+            .field("rate_limiter", &self.inner.limiter.is_some())
             .finish_non_exhaustive()
     }
 }

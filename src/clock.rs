@@ -1,53 +1,87 @@
 //! Time as the crate sees it, so that tests can move it by hand.
 //!
-//! Whatever in this crate measures time (the fake server's rate-limit windows) asks a
-//! [`Clock`]. Production code uses [`SystemClock`]; a test hands a [`ManualClock`] to the parts
-//! it drives and advances it, so a one-second window passes in no time at all and the test
-//! never depends on how busy the machine is.
+//! Everything in this crate that reads the time or waits (retry back-off, the client's rate
+//! limiter, the fake server's rate-limit windows) goes through a [`Clock`]. Production code
+//! uses [`SystemClock`]. A test hands a [`ManualClock`] to the client and the fake server
+//! alike: a wait then moves the shared clock forward at once instead of sleeping, so a test of
+//! a 2-second `Retry-After` takes no real time and never depends on how busy the machine is.
 
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// A source of monotonic time.
+/// A wait handed out by [`Clock::sleep`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A source of monotonic time, and of waits measured by it.
 ///
 /// ```
+/// use std::time::Duration;
 /// use aelyst::clock::{Clock, SystemClock};
 ///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let clock = SystemClock;
 /// let before = clock.now();
-/// assert!(clock.now() >= before);
+/// clock.sleep(Duration::from_millis(1)).await;
+/// assert!(clock.now() > before);
+/// # });
 /// ```
 pub trait Clock: Debug + Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> Instant;
+
+    /// Completes once `duration` has passed by this clock.
+    fn sleep(&self, duration: Duration) -> Sleep;
 }
 
-/// The real monotonic clock, [`Instant::now`].
+/// Real time: Tokio's clock and timers.
+///
+/// Reading Tokio's clock rather than [`Instant::now`] directly means that code under
+/// `tokio::time::pause` sees paused time too.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
-        Instant::now()
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration))
     }
 }
 
-/// A clock that moves only when told to. Clones share the same time.
+/// A clock that moves only when told to, or when something sleeps on it: a sleep returns at
+/// once, having moved the clock to the sleep's end. Clones share the same time.
+///
+/// This makes waits instant and exact for code that waits in turn, as a single call's retries
+/// do. It records every sleep, for tests to check.
 ///
 /// ```
 /// use std::time::Duration;
 /// use aelyst::clock::{Clock, ManualClock};
 ///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let clock = ManualClock::new();
 /// let start = clock.now();
 /// clock.advance(Duration::from_secs(2));
-/// assert_eq!(clock.now() - start, Duration::from_secs(2));
+/// clock.sleep(Duration::from_millis(500)).await; // returns at once
+/// assert_eq!(clock.now() - start, Duration::from_millis(2500));
+/// assert_eq!(clock.sleeps(), [Duration::from_millis(500)]);
+/// # });
 /// ```
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     start: Instant,
-    elapsed: Arc<Mutex<Duration>>,
+    state: Arc<Mutex<ManualState>>,
+}
+
+#[derive(Debug, Default)]
+struct ManualState {
+    elapsed: Duration,
+    sleeps: Vec<Duration>,
 }
 
 impl ManualClock {
@@ -55,24 +89,29 @@ impl ManualClock {
     pub fn new() -> Self {
         Self {
             start: Instant::now(),
-            elapsed: Arc::default(),
+            state: Arc::default(),
         }
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        *self.lock() += by;
+        self.lock().elapsed += by;
     }
 
-    /// How far the clock has been moved since it was made.
+    /// How far the clock has moved since it was made.
     pub fn elapsed(&self) -> Duration {
-        *self.lock()
+        self.lock().elapsed
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Duration> {
-        // A panic elsewhere cannot leave a `Duration` half-written, so a poisoned lock is
-        // still good to use.
-        self.elapsed
+    /// Every sleep taken on this clock, in order.
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.lock().sleeps.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ManualState> {
+        // A panic elsewhere cannot leave the state half-written, so a poisoned lock is still
+        // good to use.
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -87,5 +126,12 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         self.start + self.elapsed()
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        let mut state = self.lock();
+        state.elapsed += duration;
+        state.sleeps.push(duration);
+        Box::pin(std::future::ready(()))
     }
 }

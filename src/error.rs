@@ -82,7 +82,8 @@ impl Error {
     ///
     /// let fake = FakeServer::start().await?;
     /// fake.fail_next(1, Fault::ServerError);
-    /// let err = fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
+    ///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
     /// assert_eq!(err.status(), Some(500));
     /// # Ok(())
     /// # }
@@ -109,7 +110,8 @@ impl Error {
     ///
     /// let fake = FakeServer::start().await?;
     /// fake.fail_next(1, Fault::RateLimited { retry_after: Duration::from_secs(2) });
-    /// let err = fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
+    ///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
     /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
     /// # Ok(())
     /// # }
@@ -129,7 +131,8 @@ impl Error {
     ///
     /// let fake = FakeServer::start().await?;
     /// fake.fail_next(1, Fault::Queued);
-    /// let err = fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
+    ///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
     /// assert_eq!(err.rate_limit().map(|r| r.limit()), Some(5));
     /// # Ok(())
     /// # }
@@ -155,14 +158,67 @@ impl Error {
     /// assert!(!err.is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::RateLimited(_)
-                | Error::Queued(_)
-                | Error::Server(_)
-                | Error::Transport(_)
-                | Error::Timeout(_)
-        )
+        crate::retry::classify(self).is_some()
+    }
+
+    /// How many attempts the call made before giving up: 0 when nothing was sent (invalid
+    /// input or configuration, or a budget spent waiting for the rate limiter), otherwise at
+    /// least 1.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// use aelyst::{Client, RetryPolicy};
+    ///
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(3, Fault::ServerError);
+    /// let client = Client::builder()
+    ///     .token(fake.token())
+    ///     .base_url(fake.base_url())
+    ///     .clock(aelyst::clock::ManualClock::new()) // waits between attempts take no time
+    ///     .build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// assert_eq!(err.attempts(), RetryPolicy::default().attempts());
+    /// assert!(err.to_string().ends_with("(after 3 attempts)"));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Error::Transport(transport) | Error::Timeout(transport) => transport.attempts,
+            Error::Decode(decode) => decode.attempts,
+            Error::InvalidInput(_) | Error::InvalidConfig(_) => 0,
+            _ => self.api_error().map_or(0, |api| api.attempts),
+        }
+    }
+
+    /// Records how many attempts the call made.
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
+        match &mut self {
+            Error::BadRequest(api)
+            | Error::Unauthorized(api)
+            | Error::RateLimited(api)
+            | Error::Queued(api)
+            | Error::Server(api)
+            | Error::UnexpectedStatus(api) => api.attempts = attempts,
+            Error::Transport(transport) | Error::Timeout(transport) => {
+                transport.attempts = attempts
+            }
+            Error::Decode(decode) => decode.attempts = attempts,
+            Error::InvalidInput(_) | Error::InvalidConfig(_) => {}
+        }
+        self
+    }
+
+    /// A call whose time budget ran out before it could make its next attempt.
+    pub(crate) fn budget_spent(budget: Duration) -> Self {
+        Error::Timeout(TransportError {
+            cause: TransportCause::BudgetSpent { budget },
+            attempts: 0,
+        })
     }
 
     /// Whether this error is a timeout.
@@ -197,7 +253,8 @@ impl Error {
     ///
     /// let fake = FakeServer::start().await?;
     /// fake.fail_next(1, Fault::Queued);
-    /// let err = fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
+    ///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
     /// let api = err.api_error().expect("a 449 answer");
     /// assert_eq!(api.code(), Some(449));
     /// assert!(api.message().unwrap().contains("queue"));
@@ -235,16 +292,31 @@ impl Error {
         // The URL holds the contact's identifier (an email or phone number): keep it out of
         // errors, which end up in logs.
         let err = err.without_url();
-        if err.is_timeout() {
-            Error::Timeout(TransportError { inner: err })
+        let timeout = err.is_timeout();
+        let transport = TransportError {
+            cause: TransportCause::Http(err),
+            attempts: 1,
+        };
+        if timeout {
+            Error::Timeout(transport)
         } else {
-            Error::Transport(TransportError { inner: err })
+            Error::Transport(transport)
         }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(f)?;
+        match self.attempts() {
+            0 | 1 => Ok(()),
+            attempts => write!(f, " (after {attempts} attempts)"),
+        }
+    }
+}
+
+impl Error {
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::BadRequest(api) => write!(f, "bad request, {api}"),
             Error::Unauthorized(api) => write!(f, "unauthorized, {api}"),
@@ -266,7 +338,7 @@ impl StdError for Error {
     // hand that detail on as a source.
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Error::Transport(transport) | Error::Timeout(transport) => Some(&transport.inner),
+            Error::Transport(transport) | Error::Timeout(transport) => Some(transport),
             Error::Decode(decode) => decode.source.as_ref().map(|e| e as _),
             Error::InvalidConfig(config) => config.source(),
             _ => None,
@@ -300,7 +372,8 @@ impl From<ConfigError> for Error {
 ///
 /// let fake = FakeServer::start().await?;
 /// fake.fail_next(1, Fault::ServerError);
-/// let err = fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+/// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
+///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
 /// let api = err.api_error().unwrap();
 /// assert_eq!((api.status(), api.code()), (500, Some(500)));
 /// assert_eq!(api.message(), Some("Unexpected error occurred"));
@@ -317,6 +390,7 @@ pub struct ApiError {
     pub(crate) body_snippet: Option<String>,
     pub(crate) retry_after: Option<Duration>,
     pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) attempts: u32,
 }
 
 impl ApiError {
@@ -385,25 +459,48 @@ impl fmt::Display for ApiError {
 /// ```
 #[derive(Debug)]
 pub struct TransportError {
-    inner: reqwest::Error,
+    cause: TransportCause,
+    attempts: u32,
+}
+
+#[derive(Debug)]
+enum TransportCause {
+    /// The HTTP stack's own error.
+    Http(reqwest::Error),
+    /// The retry policy's budget ran out before another attempt could start.
+    BudgetSpent { budget: Duration },
 }
 
 impl TransportError {
     /// Whether the failure was in connecting to the server.
     pub fn is_connect(&self) -> bool {
-        self.inner.is_connect()
+        matches!(&self.cause, TransportCause::Http(err) if err.is_connect())
+    }
+
+    /// Whether the call's time budget ([`RetryPolicy::budget`](crate::RetryPolicy::budget))
+    /// ran out before its next attempt could start.
+    pub fn is_budget_spent(&self) -> bool {
+        matches!(self.cause, TransportCause::BudgetSpent { .. })
     }
 }
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.inner, f)
+        match &self.cause {
+            TransportCause::Http(err) => fmt::Display::fmt(err, f),
+            TransportCause::BudgetSpent { budget } => {
+                write!(f, "the call's time budget of {budget:?} ran out")
+            }
+        }
     }
 }
 
 impl StdError for TransportError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner.source()
+        match &self.cause {
+            TransportCause::Http(err) => err.source(),
+            TransportCause::BudgetSpent { .. } => None,
+        }
     }
 }
 
@@ -420,7 +517,8 @@ impl StdError for TransportError {
 ///
 /// let fake = FakeServer::start().await?;
 /// fake.fail_next(1, Fault::MalformedBody);
-/// let err = fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+/// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
+///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
 /// let aelyst::Error::Decode(decode) = err else { panic!("expected a decode error") };
 /// assert_eq!(decode.status(), 200);
 /// assert!(decode.body_snippet().starts_with("{\"contactId\""));
@@ -436,6 +534,7 @@ pub struct DecodeError {
     pub(crate) body_snippet: String,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) source: Option<serde_json::Error>,
+    pub(crate) attempts: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -569,8 +668,10 @@ pub enum ConfigErrorKind {
     InvalidBaseUrl,
     /// The base URL is plain `http://` to a host other than loopback.
     InsecureBaseUrl,
-    /// A timeout is zero.
+    /// A timeout or the retry budget is zero.
     InvalidTimeout,
+    /// The requests-per-second ceiling is zero.
+    InvalidRateLimit,
     /// The underlying HTTP client could not be built.
     HttpClient,
 }

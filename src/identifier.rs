@@ -83,6 +83,12 @@ impl Identifier {
         phone.as_ref().parse().map(Identifier::Phone)
     }
 
+    /// The identifier for logs: an email or phone number is partly masked (`a***@gmail.com`,
+    /// `+60*******12`), an id is shown as it is.
+    pub(crate) fn masked(&self) -> Masked<'_> {
+        Masked(self)
+    }
+
     /// Checks what the type cannot: that an `Id` is positive.
     pub(crate) fn validate(&self) -> Result<(), InvalidInput> {
         match self {
@@ -117,6 +123,35 @@ impl FromStr for Identifier {
                     snippet(s, ECHO_CHARS)
                 ),
             )),
+        }
+    }
+}
+
+/// An [`Identifier`] with the personal part of an email or phone number hidden.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Masked<'a>(&'a Identifier);
+
+impl fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Identifier::Id(id) => write!(f, "id:{id}"),
+            Identifier::Email(email) => {
+                // Checked emails have one `@` with text before it.
+                let (local, domain) = email.as_str().split_once('@').unwrap_or(("", ""));
+                let first = local.chars().next().unwrap_or('*');
+                write!(f, "email:{first}***@{domain}")
+            }
+            Identifier::Phone(phone) => {
+                // Checked phones are `+` and 7 to 15 ASCII digits.
+                let text = phone.as_str();
+                let (head, tail) = (&text[..3], &text[text.len() - 2..]);
+                write!(
+                    f,
+                    "phone:{head}{:*<width$}{tail}",
+                    "",
+                    width = text.len() - 5
+                )
+            }
         }
     }
 }
@@ -333,6 +368,15 @@ mod tests {
         ] {
             assert_eq!(kind_of(input), InvalidInputKind::InvalidPhone, "{input:?}");
         }
+    }
+
+    #[test]
+    fn masks_the_personal_part_for_logs() {
+        let masked = |text: &str| text.parse::<Identifier>().unwrap().masked().to_string();
+        assert_eq!(masked("id:123"), "id:123");
+        assert_eq!(masked("email:abdc@gmail.com"), "email:a***@gmail.com");
+        assert_eq!(masked("phone:+60121233112"), "phone:+60*******12");
+        assert_eq!(masked("phone:+1234567"), "phone:+12***67");
     }
 
     #[test]

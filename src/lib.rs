@@ -63,8 +63,10 @@ mod error;
 pub mod fake;
 mod headers;
 mod identifier;
+mod limiter;
 mod rate_limit;
 mod response;
+mod retry;
 mod tags;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
@@ -77,6 +79,7 @@ pub use identifier::{Email, Identifier, Phone};
 pub use rate_limit::RateLimit;
 pub use reqwest;
 pub use response::TagsAdded;
+pub use retry::RetryPolicy;
 pub use tags::MAX_TAGS;
 
 /// What `Debug` output shows in place of a secret.

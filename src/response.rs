@@ -77,6 +77,7 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
                 body_snippet: body_snippet(&body),
                 rate_limit,
                 source,
+                attempts: 1,
             })
         };
         if !complete {
@@ -109,6 +110,7 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
         body_snippet,
         retry_after,
         rate_limit,
+        attempts: 1,
     }))
 }
 

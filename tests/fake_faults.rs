@@ -1,10 +1,12 @@
 //! Every fault the fake server injects on demand reaches the client as the error it stands for.
 #![cfg(feature = "fake")]
 
+mod support;
+
 use std::time::Duration;
 
 use aelyst::fake::{FakeServer, Fault};
-use aelyst::{Client, Error, Identifier};
+use aelyst::{Error, Identifier};
 
 async fn first_call_with(fault: Fault) -> (FakeServer, Result<aelyst::TagsAdded, Error>) {
     let fake = FakeServer::start().await.unwrap();
@@ -91,10 +93,10 @@ async fn an_oversized_body_is_refused_past_the_cap() {
 async fn a_delay_longer_than_the_timeout_times_out() {
     let fake = FakeServer::start().await.unwrap();
     fake.fail_next(1, Fault::Delay(Duration::from_secs(10)));
-    let client = Client::builder()
-        .token(fake.token())
-        .base_url(fake.base_url())
+    let client = fake
+        .client_builder()
         .timeout(Duration::from_millis(100))
+        .retry_policy(aelyst::RetryPolicy::disabled())
         .build()
         .unwrap();
 
@@ -118,7 +120,7 @@ async fn a_short_delay_then_answers_normally() {
 async fn faults_last_for_the_next_n_requests_only() {
     let fake = FakeServer::start().await.unwrap();
     fake.fail_next(2, Fault::ServerError);
-    let client = fake.client().unwrap();
+    let client = support::one_attempt(&fake);
     let who = Identifier::id(1);
 
     let statuses: Vec<Option<u16>> = [
@@ -148,7 +150,7 @@ async fn random_faults_repeat_with_the_same_seed() {
     async fn run(seed: u64) -> Vec<bool> {
         let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
         fake.fail_randomly(0.3, seed, Fault::Queued);
-        let client = fake.client().unwrap();
+        let client = support::one_attempt(&fake);
         let mut failed = Vec::new();
         for _ in 0..60 {
             failed.push(client.add_tags(&Identifier::id(1), ["a"]).await.is_err());

@@ -2,6 +2,8 @@
 //! on a clock the test moves by hand.
 #![cfg(feature = "fake")]
 
+mod support;
+
 use std::time::Duration;
 
 use aelyst::clock::ManualClock;
@@ -20,7 +22,7 @@ async fn fake_with_clock(clock: &ManualClock) -> FakeServer {
 async fn allows_five_per_second_per_path_counting_down() {
     let clock = ManualClock::new();
     let fake = fake_with_clock(&clock).await;
-    let client = fake.client().unwrap();
+    let client = support::one_attempt(&fake);
     let who = Identifier::id(1);
 
     for remaining in (0..5).rev() {
@@ -43,7 +45,7 @@ async fn allows_five_per_second_per_path_counting_down() {
 async fn each_path_has_its_own_quota() {
     let clock = ManualClock::new();
     let fake = fake_with_clock(&clock).await;
-    let client = fake.client().unwrap();
+    let client = support::one_attempt(&fake);
     for _ in 0..5 {
         client.add_tags(&Identifier::id(1), ["a"]).await.unwrap();
     }
@@ -57,7 +59,7 @@ async fn each_path_has_its_own_quota() {
 async fn the_quota_comes_back_when_the_window_ends() {
     let clock = ManualClock::new();
     let fake = fake_with_clock(&clock).await;
-    let client = fake.client().unwrap();
+    let client = support::one_attempt(&fake);
     let who = Identifier::id(1);
     for _ in 0..5 {
         client.add_tags(&who, ["a"]).await.unwrap();
@@ -83,7 +85,7 @@ async fn retry_after_rounds_the_rest_of_the_window_up_to_whole_seconds() {
         .start()
         .await
         .unwrap();
-    let client = fake.client().unwrap();
+    let client = support::one_attempt(&fake);
     client.add_tags(&Identifier::id(1), ["a"]).await.unwrap();
     clock.advance(Duration::from_millis(900));
 
@@ -127,13 +129,13 @@ async fn unauthorized_requests_use_no_quota() {
 #[tokio::test]
 async fn the_limit_is_configurable_and_can_be_switched_off() {
     let fake = FakeServer::builder().rate_limit(2).start().await.unwrap();
-    let client = fake.client().unwrap();
+    let client = support::one_attempt(&fake);
     client.add_tags(&Identifier::id(1), ["a"]).await.unwrap();
     let last = client.add_tags(&Identifier::id(1), ["a"]).await.unwrap();
     assert_eq!(last.rate_limit(), Some(RateLimit::new(2, 0)));
 
     let unlimited = FakeServer::builder().no_rate_limit().start().await.unwrap();
-    let client = unlimited.client().unwrap();
+    let client = support::one_attempt(&unlimited);
     for _ in 0..20 {
         let done = client.add_tags(&Identifier::id(1), ["a"]).await.unwrap();
         assert_eq!(done.rate_limit(), None, "no headers when off");

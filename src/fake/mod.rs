@@ -35,18 +35,20 @@
 //! # #[cfg(feature = "fake")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use aelyst::Identifier;
+//! use aelyst::clock::ManualClock;
 //! use aelyst::fake::{FakeServer, Fault};
 //!
 //! let fake = FakeServer::start().await?;
-//! let client = fake.client()?;
+//! // A manual clock makes the client's waits between retries take no real time.
+//! let client = fake.client_builder().clock(ManualClock::new()).build()?;
 //!
 //! fake.fail_next(1, Fault::ServerError);
 //! let who = Identifier::id(123);
-//! assert!(client.add_tags(&who, ["vip"]).await.unwrap_err().is_retryable());
-//! client.add_tags(&who, ["vip"]).await?;
+//! client.add_tags(&who, ["vip"]).await?; // retried past the 500
 //!
 //! assert_eq!(fake.tags_of(&who), Some(vec!["vip".to_owned()]));
 //! assert_eq!(fake.requests().len(), 2);
+//! assert_eq!(fake.responses_with_status(500), 1);
 //! # Ok(())
 //! # }
 //! # #[cfg(feature = "fake")]

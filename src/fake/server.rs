@@ -22,7 +22,7 @@ use super::limiter::Limiter;
 use super::requests::{ReceivedRequest, RequestLog};
 use super::routes::{self, ConnectionKill, Shared, lock};
 use crate::clock::{Clock, SystemClock};
-use crate::{Client, Error, Identifier, REDACTED};
+use crate::{Client, ClientBuilder, Error, Identifier, REDACTED};
 
 /// The token a fake server accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "aelyst-fake-token";
@@ -241,16 +241,34 @@ impl FakeServer {
         &self.shared.token
     }
 
-    /// A [`Client`] pointed at this server with its token.
+    /// A [`Client`] pointed at this server with its token, and every other option at its
+    /// default (retries and the client's rate limiter included).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] when the server's token cannot go in a header.
     pub fn client(&self) -> Result<Client, Error> {
+        self.client_builder().build()
+    }
+
+    /// A [`ClientBuilder`] pointed at this server with its token, for a client with options.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::RetryPolicy;
+    ///
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let one_attempt = fake.client_builder().retry_policy(RetryPolicy::disabled()).build()?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn client_builder(&self) -> ClientBuilder {
         Client::builder()
             .token(self.token())
             .base_url(self.base_url())
-            .build()
     }
 
     /// Adds a contact (or merges into the one with its id) and returns its id.
@@ -288,7 +306,7 @@ impl FakeServer {
     ///
     /// let fake = FakeServer::start().await?;
     /// fake.fail_next(1, Fault::Queued);
-    /// let client = fake.client()?;
+    /// let client = fake.client()?; // a 449 is not retried by default
     /// let who = aelyst::Identifier::id(1);
     /// assert_eq!(client.add_tags(&who, ["a"]).await.unwrap_err().status(), Some(449));
     /// assert!(client.add_tags(&who, ["a"]).await.is_ok());

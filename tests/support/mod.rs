@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use aelyst::Client;
+use aelyst::{Client, RetryPolicy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wiremock::MockServer;
@@ -12,7 +12,8 @@ use wiremock::MockServer;
 /// A token distinctive enough that finding it in any output means it leaked.
 pub const TOKEN: &str = "tok_5f3a9c_SECRET_d41d8c";
 
-/// A client for a wiremock server, whose API lives under `/v1`.
+/// A client for a wiremock server, whose API lives under `/v1`, making one attempt per call:
+/// these tests are about what one response becomes.
 pub fn client(server: &MockServer) -> Client {
     builder(server).build().expect("valid test configuration")
 }
@@ -21,14 +22,27 @@ pub fn builder(server: &MockServer) -> aelyst::ClientBuilder {
     Client::builder()
         .token(TOKEN)
         .base_url(format!("{}/v1", server.uri()))
+        .retry_policy(RetryPolicy::disabled())
 }
 
-/// A client with a short timeout, for tests that expect one to fire.
+/// A one-attempt client with a short timeout, for tests that expect one to fire.
 pub fn client_with_timeout(base_url: &str, timeout: Duration) -> Client {
     Client::builder()
         .token(TOKEN)
         .base_url(base_url)
         .timeout(timeout)
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .expect("valid test configuration")
+}
+
+/// A client of the fake server that shows the fake's answers as they are: one attempt per
+/// call, and no rate limiter of its own holding requests back.
+#[cfg(feature = "fake")]
+pub fn one_attempt(fake: &aelyst::fake::FakeServer) -> Client {
+    fake.client_builder()
+        .retry_policy(RetryPolicy::disabled())
+        .rate_limiter(false)
         .build()
         .expect("valid test configuration")
 }

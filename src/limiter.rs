@@ -1,0 +1,400 @@
+//! The client's own rate limiter, shared by every clone of a [`Client`](crate::Client): it
+//! holds back a request the API would surely refuse, so that many tasks calling at once see at
+//! most a handful of 429s instead of a storm.
+//!
+//! The API allows each method 5 requests per second per unique path. The limiter keeps, per
+//! method and path, the send times of the last `limit` requests, and gives each new request the
+//! earliest slot at which no window of [`PATH_WINDOW`] would hold more than `limit` of them.
+//! Slots are handed out in the order requests ask, under a lock that is never held across a
+//! wait, so the limiter can neither deadlock nor starve a request.
+//!
+//! It learns from every response: `X-RateLimit-Limit` replaces the limit (5 until told
+//! otherwise), an `X-RateLimit-Remaining` lower than its own count means that others share the
+//! quota and takes their requests into account, and a 429 holds the whole path until its
+//! `Retry-After` has passed.
+
+use std::collections::VecDeque;
+use std::collections::hash_map::{Entry, HashMap, RandomState};
+use std::hash::BuildHasher;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::RateLimit;
+use crate::clock::Clock;
+
+/// The API's documented limit per method and path, used until a response says otherwise.
+pub(crate) const DOCUMENTED_LIMIT: u32 = 5;
+
+/// The API counts per second; the extra 50 ms absorbs the jitter between when a request leaves
+/// here and when the server counts it.
+const PATH_WINDOW: Duration = Duration::from_millis(1050);
+
+/// The caller's own ceiling across all paths is ours alone to keep, so it needs no margin.
+const GLOBAL_WINDOW: Duration = Duration::from_secs(1);
+
+/// How long a path is held after a 429 that did not say how long to wait.
+const DEFAULT_HOLD: Duration = Duration::from_secs(1);
+
+/// The number of paths kept before idle ones are dropped.
+const MIN_PRUNE_AT: usize = 1024;
+
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    state: Mutex<State>,
+    hasher: RandomState,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Keyed by a hash of method and path, so that finding a path never allocates. Two paths
+    /// whose hashes collide would share a quota: slower, never wrong.
+    paths: HashMap<u64, PathQuota>,
+    global: Option<Window>,
+    prune_at: usize,
+}
+
+#[derive(Debug)]
+struct PathQuota {
+    window: Window,
+    held_until: Option<Instant>,
+}
+
+/// The send times of the last `limit` requests, oldest first.
+#[derive(Debug)]
+struct Window {
+    limit: u32,
+    sent: VecDeque<Instant>,
+}
+
+impl Window {
+    fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            sent: VecDeque::with_capacity(limit as usize),
+        }
+    }
+
+    /// The earliest time a new request fits: when the oldest of the last `limit` has left the
+    /// window.
+    fn earliest(&self, span: Duration) -> Option<Instant> {
+        if self.sent.len() < self.limit as usize {
+            None
+        } else {
+            self.sent.front().map(|&oldest| oldest + span)
+        }
+    }
+
+    fn push(&mut self, at: Instant) {
+        while self.sent.len() >= self.limit as usize {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(at);
+    }
+
+    fn set_limit(&mut self, limit: u32) {
+        self.limit = limit;
+        while self.sent.len() > limit as usize {
+            self.sent.pop_front();
+        }
+    }
+
+    /// Requests that have left (not slots still ahead) within the window ending now.
+    fn sent_within(&self, span: Duration, now: Instant) -> u32 {
+        let count = self
+            .sent
+            .iter()
+            .filter(|&&at| at <= now && now.saturating_duration_since(at) < span)
+            .count();
+        u32::try_from(count).unwrap_or(u32::MAX)
+    }
+
+    fn last(&self) -> Option<Instant> {
+        self.sent.back().copied()
+    }
+}
+
+impl Limiter {
+    pub(crate) fn new(global_per_second: Option<u32>) -> Self {
+        Self {
+            state: Mutex::new(State {
+                paths: HashMap::new(),
+                global: global_per_second.map(Window::new),
+                prune_at: MIN_PRUNE_AT,
+            }),
+            hasher: RandomState::new(),
+        }
+    }
+
+    pub(crate) fn key(&self, method: &str, path: &str) -> u64 {
+        self.hasher.hash_one((method, path))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change under this lock leaves the state consistent, so a panic elsewhere
+        // cannot poison it in a way that matters.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for a slot on `key`. Fails with the hold that would have been needed when the slot
+    /// comes after `deadline`; no slot is taken then.
+    pub(crate) async fn acquire(
+        &self,
+        key: u64,
+        clock: &dyn Clock,
+        deadline: Instant,
+    ) -> Result<(), Duration> {
+        loop {
+            let now = clock.now();
+            let slot = self.reserve(key, now, deadline)?;
+            if slot <= now {
+                return Ok(());
+            }
+            tracing::debug!(
+                hold_ms = (slot - now).as_millis() as u64,
+                "rate limiter holding the request"
+            );
+            clock.sleep(slot - now).await;
+            // A 429 that came in meanwhile may hold the path past the slot: ask again.
+            if !self.held_at(key, clock.now()) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn reserve(&self, key: u64, now: Instant, deadline: Instant) -> Result<Instant, Duration> {
+        let mut state = self.lock();
+        let State {
+            paths,
+            global,
+            prune_at,
+        } = &mut *state;
+        if paths.len() >= *prune_at {
+            paths.retain(|_, quota| quota.busy(now));
+            *prune_at = MIN_PRUNE_AT.max(paths.len() * 2);
+        }
+        let quota = match paths.entry(key) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(PathQuota {
+                window: Window::new(DOCUMENTED_LIMIT),
+                held_until: None,
+            }),
+        };
+        let slot = [
+            Some(now),
+            quota.held_until,
+            quota.window.earliest(PATH_WINDOW),
+            global.as_ref().and_then(|g| g.earliest(GLOBAL_WINDOW)),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(now);
+        if slot > deadline {
+            return Err(slot - now);
+        }
+        quota.window.push(slot);
+        if let Some(global) = global {
+            global.push(slot);
+        }
+        Ok(slot)
+    }
+
+    fn held_at(&self, key: u64, now: Instant) -> bool {
+        let state = self.lock();
+        state
+            .paths
+            .get(&key)
+            .and_then(|quota| quota.held_until)
+            .is_some_and(|until| until > now)
+    }
+
+    /// Learns from a response on `key`.
+    pub(crate) fn observe(
+        &self,
+        key: u64,
+        now: Instant,
+        rate_limit: Option<RateLimit>,
+        refused: bool,
+        retry_after: Option<Duration>,
+    ) {
+        let mut state = self.lock();
+        let quota = state.paths.entry(key).or_insert_with(|| PathQuota {
+            window: Window::new(DOCUMENTED_LIMIT),
+            held_until: None,
+        });
+        if let Some(rate_limit) = rate_limit.filter(|r| r.limit() > 0) {
+            if rate_limit.limit() != quota.window.limit {
+                quota.window.set_limit(rate_limit.limit());
+            }
+            // Requests the server counted that this client did not send come from elsewhere
+            // (another process with the same token): count them as sent now.
+            let used = rate_limit.limit().saturating_sub(rate_limit.remaining());
+            let ours = quota.window.sent_within(PATH_WINDOW, now);
+            for _ in ours..used {
+                quota.window.push(now);
+            }
+            quota.window.sent.make_contiguous().sort_unstable();
+        }
+        if refused {
+            let until = now + retry_after.unwrap_or(DEFAULT_HOLD);
+            quota.held_until = Some(quota.held_until.map_or(until, |held| held.max(until)));
+        }
+    }
+}
+
+impl PathQuota {
+    /// Whether forgetting this path would lose anything: a hold still running, or sends still
+    /// inside the window.
+    fn busy(&self, now: Instant) -> bool {
+        self.held_until.is_some_and(|until| until > now)
+            || self
+                .window
+                .last()
+                .is_some_and(|last| last + PATH_WINDOW > now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    const FAR: Duration = Duration::from_secs(3600);
+
+    fn slots(limiter: &Limiter, key: u64, now: Instant, count: usize) -> Vec<Duration> {
+        (0..count)
+            .map(|_| limiter.reserve(key, now, now + FAR).unwrap() - now)
+            .collect()
+    }
+
+    #[test]
+    fn gives_five_slots_per_window_in_order() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let key = limiter.key("POST", "/v1/contact/id:1/tag");
+        let got = slots(&limiter, key, now, 11);
+        let w = PATH_WINDOW;
+        assert_eq!(
+            got,
+            [Duration::ZERO; 5]
+                .into_iter()
+                .chain([w; 5])
+                .chain([w * 2])
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn paths_and_methods_are_separate() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        slots(&limiter, limiter.key("POST", "/a"), now, 5);
+        assert_eq!(
+            slots(&limiter, limiter.key("POST", "/b"), now, 1),
+            [Duration::ZERO]
+        );
+        assert_eq!(
+            slots(&limiter, limiter.key("GET", "/a"), now, 1),
+            [Duration::ZERO]
+        );
+    }
+
+    #[test]
+    fn learns_the_limit_from_headers() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let key = limiter.key("POST", "/a");
+        limiter.observe(key, now, Some(RateLimit::new(2, 2)), false, None);
+        assert_eq!(
+            slots(&limiter, key, now, 3),
+            [Duration::ZERO, Duration::ZERO, PATH_WINDOW]
+        );
+    }
+
+    #[test]
+    fn counts_requests_it_did_not_send() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let key = limiter.key("POST", "/a");
+        slots(&limiter, key, now, 1);
+        // The server has seen 4, we sent 1: three came from elsewhere.
+        limiter.observe(key, now, Some(RateLimit::new(5, 1)), false, None);
+        assert_eq!(slots(&limiter, key, now, 2), [Duration::ZERO, PATH_WINDOW]);
+    }
+
+    #[test]
+    fn a_429_holds_the_path_for_its_retry_after() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let key = limiter.key("POST", "/a");
+        limiter.observe(key, now, None, true, Some(Duration::from_secs(3)));
+        assert_eq!(slots(&limiter, key, now, 1), [Duration::from_secs(3)]);
+        assert_eq!(
+            slots(&limiter, limiter.key("POST", "/b"), now, 1),
+            [Duration::ZERO]
+        );
+    }
+
+    #[test]
+    fn a_global_ceiling_spans_every_path() {
+        let limiter = Limiter::new(Some(2));
+        let now = Instant::now();
+        let got: Vec<Duration> = ["/a", "/b", "/c"]
+            .iter()
+            .map(|path| {
+                limiter
+                    .reserve(limiter.key("POST", path), now, now + FAR)
+                    .unwrap()
+                    - now
+            })
+            .collect();
+        assert_eq!(got, [Duration::ZERO, Duration::ZERO, GLOBAL_WINDOW]);
+    }
+
+    #[test]
+    fn refuses_a_slot_past_the_deadline_without_taking_it() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let key = limiter.key("POST", "/a");
+        slots(&limiter, key, now, 5);
+        assert_eq!(
+            limiter.reserve(key, now, now + Duration::from_secs(1)),
+            Err(PATH_WINDOW)
+        );
+        assert_eq!(
+            slots(&limiter, key, now, 1),
+            [PATH_WINDOW],
+            "the refused slot was not taken"
+        );
+    }
+
+    #[test]
+    fn idle_paths_are_forgotten() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        for i in 0..MIN_PRUNE_AT {
+            slots(&limiter, limiter.key("POST", &format!("/{i}")), now, 1);
+        }
+        let later = now + PATH_WINDOW;
+        limiter
+            .reserve(limiter.key("POST", "/new"), later, later + FAR)
+            .unwrap();
+        assert_eq!(limiter.lock().paths.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_on_the_clock() {
+        let limiter = Limiter::new(None);
+        let clock = ManualClock::new();
+        let key = limiter.key("POST", "/a");
+        for _ in 0..6 {
+            limiter
+                .acquire(key, &clock, clock.now() + FAR)
+                .await
+                .unwrap();
+        }
+        assert_eq!(clock.sleeps(), [PATH_WINDOW]);
+    }
+}

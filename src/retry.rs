@@ -1,0 +1,344 @@
+//! When and how long to wait before trying a call again: [`RetryPolicy`], the one classifier
+//! every retry decision goes through, and the client-wide retry quota.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::Error;
+
+/// How a [`Client`](crate::Client) retries a call that failed in a way that may pass.
+///
+/// Adding a tag a contact already has changes nothing, so an Add tags call is safe to repeat,
+/// even when a first attempt may have reached the server before its connection dropped.
+///
+/// The defaults follow the standard retry mode of the AWS SDKs:
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`max_attempts`](Self::max_attempts) | 3 attempts in all (the first and 2 retries) |
+/// | [`base_delay`](Self::base_delay) | 1 s: the first retry waits up to 1 s, the second up to 2 s, … |
+/// | [`max_delay`](Self::max_delay) | 20 s: no computed wait is longer |
+/// | [`budget`](Self::budget) | 120 s for a whole call, waits and the rate limiter's holds included |
+/// | [`retry_queued`](Self::retry_queued) | off: a 449 ("try again in a few minutes") is returned at once |
+///
+/// Each wait is drawn at random between zero and the exponential bound ("full jitter"), so
+/// that many clients failing at once do not retry in step. A `Retry-After` from the server
+/// always wins over the computed wait; when it asks for longer than the budget has left, the
+/// error is returned at once, with [`Error::retry_after`] telling the caller how long to wait.
+///
+/// What is retried is what [`Error::is_retryable`] says: 429, 449 (when
+/// [`retry_queued`](Self::retry_queued) is on), 5xx, transport failures and timeouts. A 400,
+/// 401 or invalid input is never retried.
+///
+/// On top of the policy, each client holds a retry quota shared by its clones: 500 tokens, a
+/// retry costs 5 (a retry after a timeout 10), and a success gives back what its retries cost
+/// (or 1 token when it needed none). When the quota runs dry, failures are returned without
+/// retrying, so that a failing API is not stormed.
+///
+/// ```
+/// use std::time::Duration;
+/// use aelyst::{Client, RetryPolicy};
+///
+/// let client = Client::builder()
+///     .token("token")
+///     .retry_policy(
+///         RetryPolicy::default()
+///             .max_attempts(5)
+///             .budget(Duration::from_secs(30))
+///             .retry_queued(true),
+///     )
+///     .build()?;
+/// # Ok::<(), aelyst::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+    budget: Duration,
+    retry_queued: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(20),
+            budget: Duration::from_secs(120),
+            retry_queued: false,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy of one attempt: every failure is returned as it comes.
+    ///
+    /// ```
+    /// let policy = aelyst::RetryPolicy::disabled();
+    /// assert_eq!(policy.attempts(), 1);
+    /// ```
+    pub fn disabled() -> Self {
+        Self::default().max_attempts(1)
+    }
+
+    /// Attempts in all, the first included; 0 is taken as 1.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The bound on the first retry's wait; each further retry doubles it.
+    pub fn base_delay(mut self, delay: Duration) -> Self {
+        self.base_delay = delay;
+        self
+    }
+
+    /// The longest wait the back-off computes. A server's `Retry-After` may ask for more.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// The total time one call may take: every attempt, every wait between attempts and every
+    /// hold by the client's rate limiter. Each attempt's timeout is cut to what is left.
+    pub fn budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Whether a 449 ("queued; try again in a few minutes") is retried within the call.
+    pub fn retry_queued(mut self, retry: bool) -> Self {
+        self.retry_queued = retry;
+        self
+    }
+
+    /// Attempts in all.
+    ///
+    /// ```
+    /// assert_eq!(aelyst::RetryPolicy::default().attempts(), 3);
+    /// ```
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    pub(crate) fn total_budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// The wait before retry number `retry` (1 for the first), or `None` to stop.
+    pub(crate) fn decide(&self, err: &Error, attempt: u32, random: f64) -> Decision {
+        let Some(kind) = classify(err) else {
+            return Decision::Stop;
+        };
+        if attempt >= self.max_attempts || (kind == RetryKind::Queued && !self.retry_queued) {
+            return Decision::Stop;
+        }
+        let delay = err
+            .retry_after()
+            .unwrap_or_else(|| self.backoff(attempt, random));
+        Decision::Retry { kind, delay }
+    }
+
+    /// Full jitter: a uniform draw between zero and `base × 2^(retry − 1)`, capped.
+    fn backoff(&self, retry: u32, random: f64) -> Duration {
+        let exponential = self.base_delay.saturating_mul(
+            1u32.checked_shl(retry.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        );
+        exponential
+            .min(self.max_delay)
+            .mul_f64(random.clamp(0.0, 1.0))
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Decision {
+    Stop,
+    Retry { kind: RetryKind, delay: Duration },
+}
+
+/// Why a failure may pass on a later try; it sets what a retry costs from the quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryKind {
+    /// 429: the server asked us to slow down.
+    Throttled,
+    /// 449: the request is queued.
+    Queued,
+    /// 5xx, or a connection that failed or dropped.
+    Transient,
+    /// No answer in time.
+    Timeout,
+}
+
+impl RetryKind {
+    /// Tokens a retry of this kind takes from the quota (AWS: 5, and 10 after a timeout).
+    fn cost(self) -> u32 {
+        match self {
+            RetryKind::Timeout => 10,
+            RetryKind::Throttled | RetryKind::Queued | RetryKind::Transient => 5,
+        }
+    }
+}
+
+/// The one place that says which failures may be retried, and as what. Adding a rule is adding
+/// a line here.
+pub(crate) fn classify(err: &Error) -> Option<RetryKind> {
+    match err {
+        Error::RateLimited(_) => Some(RetryKind::Throttled),
+        Error::Queued(_) => Some(RetryKind::Queued),
+        Error::Server(_) | Error::Transport(_) => Some(RetryKind::Transient),
+        Error::Timeout(_) => Some(RetryKind::Timeout),
+        Error::BadRequest(_)
+        | Error::Unauthorized(_)
+        | Error::UnexpectedStatus(_)
+        | Error::Decode(_)
+        | Error::InvalidInput(_)
+        | Error::InvalidConfig(_) => None,
+    }
+}
+
+/// The client-wide token bucket that retries draw from.
+#[derive(Debug)]
+pub(crate) struct RetryQuota {
+    tokens: AtomicU32,
+}
+
+const QUOTA_CAPACITY: u32 = 500;
+/// What a success that needed no retry gives back.
+const QUOTA_SUCCESS_REWARD: u32 = 1;
+
+impl Default for RetryQuota {
+    fn default() -> Self {
+        Self {
+            tokens: AtomicU32::new(QUOTA_CAPACITY),
+        }
+    }
+}
+
+impl RetryQuota {
+    /// Takes the cost of one retry; `None` when the quota cannot pay it.
+    pub(crate) fn take(&self, kind: RetryKind) -> Option<u32> {
+        let cost = kind.cost();
+        self.tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(cost)
+            })
+            .ok()
+            .map(|_| cost)
+    }
+
+    /// Gives back what a successful call's retries cost, or a token when it needed none.
+    pub(crate) fn succeeded(&self, spent: u32) {
+        let reward = if spent == 0 {
+            QUOTA_SUCCESS_REWARD
+        } else {
+            spent
+        };
+        let _ = self
+            .tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                Some(left.saturating_add(reward).min(QUOTA_CAPACITY))
+            });
+    }
+
+    #[cfg(test)]
+    fn left(&self) -> u32 {
+        self.tokens.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InvalidInput;
+    use crate::error::{ApiError, InvalidInputKind};
+
+    fn api(status: u16, retry_after: Option<Duration>) -> Error {
+        Error::from_api(ApiError {
+            status,
+            code: None,
+            message: None,
+            body_snippet: None,
+            retry_after,
+            rate_limit: None,
+            attempts: 1,
+        })
+    }
+
+    #[test]
+    fn classifies_by_outcome() {
+        assert_eq!(classify(&api(429, None)), Some(RetryKind::Throttled));
+        assert_eq!(classify(&api(449, None)), Some(RetryKind::Queued));
+        assert_eq!(classify(&api(503, None)), Some(RetryKind::Transient));
+        for status in [400, 401, 404] {
+            assert_eq!(classify(&api(status, None)), None, "{status}");
+        }
+        let input = Error::from(InvalidInput::new(InvalidInputKind::NoTags, "no tags"));
+        assert_eq!(classify(&input), None);
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_doubling_capped_bound() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff(1, 1.0), Duration::from_secs(1));
+        assert_eq!(policy.backoff(2, 1.0), Duration::from_secs(2));
+        assert_eq!(policy.backoff(3, 0.5), Duration::from_secs(2));
+        assert_eq!(policy.backoff(6, 1.0), Duration::from_secs(20));
+        assert_eq!(policy.backoff(200, 1.0), Duration::from_secs(20));
+        assert_eq!(policy.backoff(1, 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_wins_over_the_backoff() {
+        let policy = RetryPolicy::default();
+        let decision = policy.decide(&api(429, Some(Duration::from_secs(7))), 1, 0.5);
+        assert_eq!(
+            decision,
+            Decision::Retry {
+                kind: RetryKind::Throttled,
+                delay: Duration::from_secs(7)
+            }
+        );
+    }
+
+    #[test]
+    fn stops_at_max_attempts_and_on_queued_unless_asked() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.decide(&api(500, None), 3, 0.5), Decision::Stop);
+        assert!(matches!(
+            policy.decide(&api(500, None), 2, 0.5),
+            Decision::Retry { .. }
+        ));
+        assert_eq!(policy.decide(&api(449, None), 1, 0.5), Decision::Stop);
+        let queued = policy.retry_queued(true);
+        assert!(matches!(
+            queued.decide(&api(449, None), 1, 0.5),
+            Decision::Retry { .. }
+        ));
+        assert_eq!(
+            RetryPolicy::disabled().decide(&api(500, None), 1, 0.5),
+            Decision::Stop
+        );
+    }
+
+    #[test]
+    fn the_quota_drains_and_refills() {
+        let quota = RetryQuota::default();
+        let mut taken = 0;
+        while let Some(cost) = quota.take(RetryKind::Transient) {
+            taken += cost;
+        }
+        assert_eq!((taken, quota.left()), (500, 0));
+        assert_eq!(quota.take(RetryKind::Timeout), None);
+        quota.succeeded(10);
+        assert_eq!(quota.left(), 10);
+        quota.succeeded(0);
+        assert_eq!(quota.left(), 11);
+        for _ in 0..1000 {
+            quota.succeeded(5);
+        }
+        assert_eq!(quota.left(), QUOTA_CAPACITY);
+    }
+}
