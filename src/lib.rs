@@ -33,6 +33,18 @@
 //! identifier or tag list is an [`Error::InvalidInput`] that names the problem, and never a
 //! request.
 //!
+//! # Retries and rate limits
+//!
+//! Calls that fail in a way that may pass (429, 5xx, dropped connections, timeouts) are
+//! retried with full-jitter exponential back-off, within a time budget and a client-wide retry
+//! quota; a `Retry-After` always wins. Every clone of a [`Client`] shares a rate limiter that
+//! keeps each path under the API's 5 requests per second and waits out a 429. See
+//! [`RetryPolicy`] and [`ClientBuilder`]. Each call is a `tracing` span, with the contact
+//! masked and the token never logged.
+//!
+//! Tests drive time by hand through [`clock::ManualClock`], shared by the client and the
+//! [`fake`] server.
+//!
 //! # Security
 //!
 //! - The token never appears in the `Debug` or `Display` of the client, its builder or any

@@ -46,10 +46,14 @@ impl Running {
         }
     }
 
+    /// A client that shows each injected fault as it comes: one attempt per call, and no
+    /// rate limiter of its own holding requests back.
     fn client(&self, token: &str) -> Client {
         Client::builder()
             .token(token)
             .base_url(&self.base_url)
+            .retry_policy(aelyst::RetryPolicy::disabled())
+            .rate_limiter(false)
             .build()
             .unwrap()
     }

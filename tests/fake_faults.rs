@@ -11,9 +11,7 @@ use aelyst::{Error, Identifier};
 async fn first_call_with(fault: Fault) -> (FakeServer, Result<aelyst::TagsAdded, Error>) {
     let fake = FakeServer::start().await.unwrap();
     fake.fail_next(1, fault);
-    let result = fake
-        .client()
-        .unwrap()
+    let result = support::one_attempt(&fake)
         .add_tags(&Identifier::id(1), ["a"])
         .await;
     (fake, result)
@@ -173,8 +171,7 @@ async fn cleared_faults_no_longer_fire() {
     fake.clear_faults();
 
     assert!(
-        fake.client()
-            .unwrap()
+        support::one_attempt(&fake)
             .add_tags(&Identifier::id(1), ["a"])
             .await
             .is_ok()
@@ -185,9 +182,10 @@ async fn cleared_faults_no_longer_fire() {
 async fn authentication_comes_before_faults() {
     let fake = FakeServer::start().await.unwrap();
     fake.fail_next(1, Fault::ServerError);
-    let intruder = Client::builder()
+    let intruder = fake
+        .client_builder()
         .token("wrong")
-        .base_url(fake.base_url())
+        .retry_policy(aelyst::RetryPolicy::disabled())
         .build()
         .unwrap();
 
@@ -197,9 +195,7 @@ async fn authentication_comes_before_faults() {
         .unwrap_err();
     assert!(matches!(err, Error::Unauthorized(_)), "{err:?}");
 
-    let err = fake
-        .client()
-        .unwrap()
+    let err = support::one_attempt(&fake)
         .add_tags(&Identifier::id(1), ["a"])
         .await
         .unwrap_err();

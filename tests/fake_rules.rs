@@ -290,9 +290,30 @@ async fn other_paths_and_methods_get_json_errors() {
 }
 
 #[tokio::test]
+async fn dropping_the_server_stops_it() {
+    let fake = FakeServer::start().await.unwrap();
+    let addr = fake.addr();
+
+    drop(fake);
+
+    // The server task stops on its next turn; give it a bounded number of them.
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{addr} still accepts connections after the server was dropped");
+}
+
+#[tokio::test]
 async fn shutdown_closes_the_port() {
     let fake = FakeServer::start().await.unwrap();
-    let client = fake.client().unwrap();
+    let client = fake
+        .client_builder()
+        .retry_policy(aelyst::RetryPolicy::disabled())
+        .build()
+        .unwrap();
     client.add_tags(&Identifier::id(1), ["a"]).await.unwrap();
 
     fake.shutdown().await;

@@ -85,6 +85,7 @@ async fn transport_errors_never_show_the_token_or_the_contact() {
     let client = Client::builder()
         .token(TOKEN)
         .base_url(format!("http://127.0.0.1:{port}/v1"))
+        .retry_policy(aelyst::RetryPolicy::disabled())
         .build()
         .unwrap();
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // Each test file uses its own share of these.
 
+pub mod sim_clock;
+
 use std::future::Future;
 use std::time::Duration;
 
