@@ -242,6 +242,56 @@ impl Client {
         Ok(Prepared { url, body })
     }
 
+    /// Tags many contacts: one [`BulkOutcome`](crate::BulkOutcome) per item of `items`, each
+    /// a contact and its tags, with the outcome's key the item's position from 0. Runs with
+    /// the defaults of [`BulkTagger`](crate::BulkTagger); see [`Client::bulk_tagger`] for
+    /// options and for keys of your own.
+    ///
+    /// A contact with more than ten tags is tagged in several calls; a 449 sends it back in
+    /// the queue rather than failing it at once; every call goes through the client's retry
+    /// policy and rate limiter.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// use aelyst::Identifier;
+    ///
+    /// # let fake = aelyst::fake::FakeServer::start().await?;
+    /// # let client = fake.client()?;
+    /// let contacts = (1..=100).map(|id| (Identifier::id(id), ["imported"]));
+    /// let outcomes: Vec<_> = client.add_tags_bulk(futures_util::stream::iter(contacts)).collect().await;
+    /// assert_eq!(outcomes.len(), 100);
+    /// assert!(outcomes.iter().all(|outcome| outcome.is_ok()));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn add_tags_bulk<S, T>(&self, items: S) -> crate::BulkStream<u64>
+    where
+        S: futures_util::Stream<Item = (Identifier, T)> + Send + 'static,
+        T: IntoIterator + Send + 'static,
+        T::Item: Into<String>,
+    {
+        self.bulk_tagger().run(items)
+    }
+
+    /// Options for a bulk run: concurrency, requeues of 449 answers, and keys of your own.
+    ///
+    /// ```
+    /// let client = aelyst::Client::new("token")?;
+    /// let tagger = client.bulk_tagger().concurrency(32);
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn bulk_tagger(&self) -> crate::BulkTagger {
+        crate::BulkTagger::new(self.clone())
+    }
+
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+
     /// Runs a call: waits for the rate limiter, attempts, and retries while the policy, the
     /// budget and the retry quota allow.
     async fn execute(&self, request: Prepared) -> Result<TagsAdded, Error> {
@@ -288,7 +338,7 @@ impl Client {
                     inner.quota.succeeded(spent);
                     tracing::Span::current().record("attempts", attempt);
                     tracing::debug!(attempt, contact_id = done.contact_id(), "tags added");
-                    return Ok(done);
+                    return Ok(done.with_attempts(attempt));
                 }
                 Err(err) => err,
             };

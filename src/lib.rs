@@ -67,6 +67,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod bulk;
 mod client;
 pub mod clock;
 mod error;
@@ -82,6 +83,7 @@ mod retry;
 mod tags;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+pub use bulk::{BulkOutcome, BulkStream, BulkTagger};
 pub use client::{BASE_URL_ENV, Client, DEFAULT_BASE_URL, TOKEN_ENV};
 pub use error::{
     ApiError, ConfigError, ConfigErrorKind, DecodeError, Error, InvalidInput, InvalidInputKind,

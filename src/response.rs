@@ -33,6 +33,7 @@ const SNIPPET_CHARS: usize = 256;
 pub struct TagsAdded {
     contact_id: u64,
     rate_limit: Option<RateLimit>,
+    attempts: u32,
 }
 
 impl TagsAdded {
@@ -44,6 +45,16 @@ impl TagsAdded {
     /// The quota the API reported on this response.
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.rate_limit
+    }
+
+    /// How many attempts the call took: 1 unless it was retried.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
     }
 }
 
@@ -87,6 +98,7 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
             Ok(success) => Ok(TagsAdded {
                 contact_id: success.contact_id,
                 rate_limit,
+                attempts: 1,
             }),
             Err(err) => Err(failure(DecodeReason::NotContactId, Some(err))),
         };

@@ -52,6 +52,31 @@ where
     Ok(Bytes::from(body))
 }
 
+/// Checks every tag and drops exact duplicates (the first stays, order is kept), with no upper
+/// limit: for bulk work, which splits a long list into calls of at most [`MAX_TAGS`].
+pub(crate) fn checked_unique<I>(tags: I) -> Result<Vec<String>, InvalidInput>
+where
+    I: IntoIterator,
+    I::Item: Into<String>,
+{
+    let mut kept: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, tag) in tags.into_iter().enumerate() {
+        let tag = tag.into();
+        check(index, &tag)?;
+        if seen.insert(tag.clone()) {
+            kept.push(tag);
+        }
+    }
+    if kept.is_empty() {
+        return Err(InvalidInput::new(
+            InvalidInputKind::NoTags,
+            format!("no tags given; the api takes 1 to {MAX_TAGS} per call"),
+        ));
+    }
+    Ok(kept)
+}
+
 fn check(index: usize, tag: &str) -> Result<(), InvalidInput> {
     let problem = if tag.is_empty() {
         "is empty"
@@ -107,6 +132,20 @@ mod tests {
             InvalidInputKind::TooManyTags
         );
         assert_eq!(kind(&[]), InvalidInputKind::NoTags);
+    }
+
+    #[test]
+    fn checked_unique_keeps_any_number_of_distinct_tags() {
+        let many: Vec<String> = (0..25).map(|i| format!("t{}", i % 20)).collect();
+        assert_eq!(checked_unique(many).unwrap().len(), 20);
+        assert_eq!(
+            checked_unique(Vec::<String>::new()).unwrap_err().kind(),
+            InvalidInputKind::NoTags
+        );
+        assert_eq!(
+            checked_unique(["a", ""]).unwrap_err().kind(),
+            InvalidInputKind::InvalidTag
+        );
     }
 
     #[test]

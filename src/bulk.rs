@@ -1,0 +1,325 @@
+//! Tagging many contacts: [`BulkTagger`] runs a stream of inputs with bounded concurrency and
+//! yields exactly one [`BulkOutcome`] per input.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+use tokio::sync::Semaphore;
+
+use crate::{Client, Error, Identifier, MAX_TAGS, TagsAdded, tags};
+
+/// Options of a bulk run, started with [`Client::bulk_tagger`].
+///
+/// | option | default |
+/// | --- | --- |
+/// | [`concurrency`](Self::concurrency) | 16 calls in flight |
+/// | [`max_requeues`](Self::max_requeues) | a 449 is requeued up to 5 times per contact |
+/// | [`queued_delay`](Self::queued_delay) | 60 s before a requeued contact goes again, unless the 449 says `Retry-After` |
+///
+/// ```
+/// # #[cfg(feature = "fake")]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use futures_util::StreamExt;
+/// use aelyst::Identifier;
+///
+/// # let fake = aelyst::fake::FakeServer::start().await?;
+/// # let client = fake.client()?;
+/// let rows = vec![(7_u64, Identifier::id(1), vec!["vip"]), (9, Identifier::id(2), vec!["lead"])];
+/// let mut outcomes = client
+///     .bulk_tagger()
+///     .concurrency(4)
+///     .run_keyed(futures_util::stream::iter(rows));
+/// while let Some(outcome) = outcomes.next().await {
+///     println!("line {}: {:?}", outcome.key(), outcome.result().map(|done| done.contact_id()));
+/// }
+/// # Ok(())
+/// # }
+/// # #[cfg(feature = "fake")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct BulkTagger {
+    client: Client,
+    concurrency: usize,
+    max_requeues: u32,
+    queued_delay: Duration,
+}
+
+/// How many inputs may be under way (in flight, waiting for a turn, or waiting to be requeued)
+/// for each call allowed in flight. It bounds memory however long the input.
+const PENDING_PER_SLOT: usize = 4;
+
+impl BulkTagger {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            concurrency: 16,
+            max_requeues: 5,
+            queued_delay: Duration::from_secs(60),
+        }
+    }
+
+    /// The most calls in flight at once (at least 1). The client's rate limiter still paces
+    /// each contact to the API's limit.
+    pub fn concurrency(mut self, calls: usize) -> Self {
+        self.concurrency = calls.max(1);
+        self
+    }
+
+    /// How many times a contact answered 449 ("queued; try again in a few minutes") goes back
+    /// in the queue before its outcome is that error.
+    pub fn max_requeues(mut self, requeues: u32) -> Self {
+        self.max_requeues = requeues;
+        self
+    }
+
+    /// How long a contact answered 449 without a `Retry-After` waits before it goes again. It
+    /// waits without holding a place among the calls in flight.
+    pub fn queued_delay(mut self, delay: Duration) -> Self {
+        self.queued_delay = delay;
+        self
+    }
+
+    /// Runs `items`, each a contact and its tags; the outcomes' keys are the items' positions in
+    /// the input, from 0.
+    pub fn run<S, T>(self, items: S) -> BulkStream<u64>
+    where
+        S: Stream<Item = (Identifier, T)> + Send + 'static,
+        T: IntoIterator + Send + 'static,
+        T::Item: Into<String>,
+    {
+        let mut position = 0u64;
+        self.run_keyed(items.map(move |(identifier, tags)| {
+            let key = position;
+            position += 1;
+            (key, identifier, tags)
+        }))
+    }
+
+    /// Runs `items`, each a key of the caller's (a line number, a record id) with a contact
+    /// and its tags; each outcome carries its item's key.
+    pub fn run_keyed<S, K, T>(self, items: S) -> BulkStream<K>
+    where
+        S: Stream<Item = (K, Identifier, T)> + Send + 'static,
+        K: Send + 'static,
+        T: IntoIterator + Send + 'static,
+        T::Item: Into<String>,
+    {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let limit = self.concurrency.saturating_mul(PENDING_PER_SLOT);
+        let settings = Arc::new(self);
+        let start = move |(key, identifier, tags): (K, Identifier, T)| -> Pending<K> {
+            let settings = settings.clone();
+            let permits = permits.clone();
+            let tags: Result<Vec<String>, _> = tags::checked_unique(tags);
+            Box::pin(async move { settings.tag(key, identifier, tags, &permits).await })
+        };
+        BulkStream {
+            input: Box::pin(items.map(start)),
+            input_done: false,
+            running: FuturesUnordered::new(),
+            limit,
+        }
+    }
+
+    /// One input: its tags in calls of at most ten, each requeued while it is answered 449.
+    async fn tag<K>(
+        &self,
+        key: K,
+        identifier: Identifier,
+        tags: Result<Vec<String>, crate::InvalidInput>,
+        permits: &Semaphore,
+    ) -> BulkOutcome<K> {
+        let mut counts = Counts::default();
+        let (tags, result) = match tags {
+            Ok(tags) => {
+                let result = self.tag_all(&identifier, &tags, &mut counts, permits).await;
+                (tags, result)
+            }
+            Err(invalid) => (Vec::new(), Err(invalid.into())),
+        };
+        BulkOutcome {
+            key,
+            identifier,
+            tags,
+            calls: counts.calls,
+            requeues: counts.requeues,
+            retries: counts.retries,
+            result,
+        }
+    }
+
+    async fn tag_all(
+        &self,
+        identifier: &Identifier,
+        tags: &[String],
+        counts: &mut Counts,
+        permits: &Semaphore,
+    ) -> Result<TagsAdded, Error> {
+        let mut chunks = tags.chunks(MAX_TAGS);
+        // Checked tags are never empty; an empty chunk would come back as `NoTags` anyway.
+        let first = chunks.next().unwrap_or_default();
+        let mut last = self.tag_chunk(identifier, first, counts, permits).await?;
+        for chunk in chunks {
+            last = self.tag_chunk(identifier, chunk, counts, permits).await?;
+        }
+        Ok(last)
+    }
+
+    async fn tag_chunk(
+        &self,
+        identifier: &Identifier,
+        chunk: &[String],
+        counts: &mut Counts,
+        permits: &Semaphore,
+    ) -> Result<TagsAdded, Error> {
+        let mut requeues = 0;
+        loop {
+            let result = {
+                // The semaphore is never closed, so acquiring only waits.
+                let _permit = permits.acquire().await.ok();
+                counts.calls += 1;
+                self.client.add_tags(identifier, chunk).await
+            };
+            let attempts = match &result {
+                Ok(done) => done.attempts(),
+                Err(err) => err.attempts(),
+            };
+            counts.retries += attempts.saturating_sub(1);
+            match result {
+                Err(Error::Queued(api)) if requeues < self.max_requeues => {
+                    requeues += 1;
+                    counts.requeues += 1;
+                    let wait = api.retry_after().unwrap_or(self.queued_delay);
+                    tracing::debug!(
+                        contact = %identifier.masked(),
+                        wait_ms = wait.as_millis() as u64,
+                        "queued by the api; requeued"
+                    );
+                    // Waits without a permit, so that other contacts go on meanwhile.
+                    self.client.clock().sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    calls: u32,
+    requeues: u32,
+    retries: u32,
+}
+
+type Pending<K> = Pin<Box<dyn Future<Output = BulkOutcome<K>> + Send>>;
+
+/// The outcomes of a bulk run, one per input, in the order they finish.
+///
+/// It does its work only while polled. Dropping it stops the run: no new call starts, calls
+/// in flight are abandoned (a repeat of one is harmless), and no outcome already yielded is
+/// repeated. Memory stays bounded by the concurrency, however long the input.
+#[must_use = "a bulk run does nothing unless its outcomes are polled"]
+pub struct BulkStream<K> {
+    input: Pin<Box<dyn Stream<Item = Pending<K>> + Send>>,
+    input_done: bool,
+    running: FuturesUnordered<Pending<K>>,
+    limit: usize,
+}
+
+impl<K> Stream for BulkStream<K> {
+    type Item = BulkOutcome<K>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        // Take in inputs while there is room, so that their calls can start.
+        while !this.input_done && this.running.len() < this.limit {
+            match this.input.as_mut().poll_next(cx) {
+                Poll::Ready(Some(started)) => this.running.push(started),
+                Poll::Ready(None) => this.input_done = true,
+                Poll::Pending => break,
+            }
+        }
+        match this.running.poll_next_unpin(cx) {
+            Poll::Ready(Some(outcome)) => Poll::Ready(Some(outcome)),
+            // Nothing running: finished if the input is, else waiting on the input.
+            Poll::Ready(None) if this.input_done => Poll::Ready(None),
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<K> fmt::Debug for BulkStream<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkStream")
+            .field("running", &self.running.len())
+            .field("input_done", &self.input_done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What became of one input of a bulk run.
+#[derive(Debug)]
+pub struct BulkOutcome<K> {
+    key: K,
+    identifier: Identifier,
+    tags: Vec<String>,
+    calls: u32,
+    requeues: u32,
+    retries: u32,
+    result: Result<TagsAdded, Error>,
+}
+
+impl<K> BulkOutcome<K> {
+    /// The input's key: its position from 0 with [`BulkTagger::run`], the caller's own with
+    /// [`BulkTagger::run_keyed`].
+    pub fn key(&self) -> &K {
+        &self.key
+    }
+
+    /// The contact.
+    pub fn identifier(&self) -> &Identifier {
+        &self.identifier
+    }
+
+    /// The tags asked for, without duplicates; empty when they were invalid.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// How many Add tags calls were made for it: one per ten tags, plus requeues.
+    pub fn calls(&self) -> u32 {
+        self.calls
+    }
+
+    /// How many times a 449 sent it back in the queue.
+    pub fn requeues(&self) -> u32 {
+        self.requeues
+    }
+
+    /// How many retries the client's [`RetryPolicy`](crate::RetryPolicy) made for it.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The last call's result: every tag added, or the error that stopped it.
+    pub fn result(&self) -> Result<&TagsAdded, &Error> {
+        self.result.as_ref()
+    }
+
+    /// Whether every tag was added.
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    /// The result, taken out.
+    pub fn into_result(self) -> Result<TagsAdded, Error> {
+        self.result
+    }
+}

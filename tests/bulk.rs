@@ -1,0 +1,270 @@
+//! Bulk tagging accounts for every input, splits long tag lists, requeues 449s, and keeps
+//! bounded memory and concurrency; dropping the stream stops it.
+#![cfg(feature = "fake")]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aelyst::clock::ManualClock;
+use aelyst::fake::{FakeServer, Fault};
+use aelyst::{Client, Error, Identifier, InvalidInputKind};
+use futures_util::StreamExt;
+use futures_util::stream;
+
+async fn fake_and_client() -> (FakeServer, Client, ManualClock) {
+    let clock = ManualClock::new();
+    let fake = FakeServer::builder()
+        .clock(clock.clone())
+        .no_rate_limit()
+        .start()
+        .await
+        .unwrap();
+    let client = fake
+        .client_builder()
+        .clock(clock.clone())
+        .jitter_seed(3)
+        .build()
+        .unwrap();
+    (fake, client, clock)
+}
+
+#[tokio::test]
+async fn every_input_is_accounted_for_under_random_faults() {
+    let (fake, client, _clock) = fake_and_client().await;
+    fake.fail_randomly(0.15, 1, Fault::Queued);
+    fake.fail_randomly(0.15, 2, Fault::ServerError);
+    fake.fail_randomly(0.05, 3, Fault::DropConnection);
+    fake.fail_randomly(
+        0.1,
+        4,
+        Fault::RateLimited {
+            retry_after: Duration::from_millis(500),
+        },
+    );
+    let items = (1..=300u64).map(|id| (Identifier::id(id), vec![format!("batch-{}", id % 7)]));
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .concurrency(8)
+        .max_requeues(20)
+        .run(stream::iter(items))
+        .collect()
+        .await;
+
+    let keys: BTreeSet<u64> = outcomes.iter().map(|o| *o.key()).collect();
+    assert_eq!(
+        keys,
+        (0..300).collect(),
+        "one outcome per input, none repeated"
+    );
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.is_ok()).collect();
+    for outcome in &failed {
+        // Whatever failed says why, and was retried as far as the policy allows.
+        assert!(
+            outcome.result().unwrap_err().is_retryable(),
+            "{:?}",
+            outcome.result()
+        );
+    }
+    for outcome in outcomes.iter().filter(|o| o.is_ok()) {
+        let id = outcome.result().unwrap().contact_id();
+        assert_eq!(
+            fake.tags_of(&Identifier::id(id)).unwrap(),
+            [format!("batch-{}", id % 7)]
+        );
+    }
+    assert!(
+        outcomes.iter().any(|o| o.requeues() > 0),
+        "449s were requeued"
+    );
+    assert!(
+        outcomes.iter().any(|o| o.retries() > 0),
+        "500s were retried"
+    );
+    assert!(failed.len() < 30, "{} failed", failed.len());
+}
+
+#[tokio::test]
+async fn keys_of_the_callers_own_come_back_with_their_results() {
+    let (_fake, client, _clock) = fake_and_client().await;
+    let rows = vec![
+        (12u32, Identifier::id(1), vec!["a"]),
+        (17, Identifier::email("x@example.com").unwrap(), vec!["b"]),
+        (30, Identifier::id(3), vec![""]),
+    ];
+
+    let mut outcomes: Vec<_> = client
+        .bulk_tagger()
+        .run_keyed(stream::iter(rows))
+        .collect()
+        .await;
+    outcomes.sort_by_key(|o| *o.key());
+
+    let summary: Vec<(u32, bool)> = outcomes.iter().map(|o| (*o.key(), o.is_ok())).collect();
+    assert_eq!(summary, [(12, true), (17, true), (30, false)]);
+}
+
+#[tokio::test]
+async fn more_than_ten_tags_are_split_into_calls_of_ten() {
+    let (fake, client, _clock) = fake_and_client().await;
+    let tags: Vec<String> = (0..25).map(|i| format!("t{i:02}")).collect();
+
+    let outcomes: Vec<_> = client
+        .add_tags_bulk(stream::iter([(Identifier::id(5), tags.clone())]))
+        .collect()
+        .await;
+
+    assert_eq!(outcomes.len(), 1);
+    assert!(outcomes[0].is_ok());
+    assert_eq!(outcomes[0].calls(), 3);
+    assert_eq!(fake.tags_of(&Identifier::id(5)).unwrap(), tags);
+    let sizes: Vec<usize> = fake
+        .requests()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Vec<String>>(r.body())
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(sizes, [10, 10, 5]);
+}
+
+#[tokio::test]
+async fn bad_tags_fail_their_input_without_a_request() {
+    let (fake, client, _clock) = fake_and_client().await;
+    let items = vec![
+        (Identifier::id(1), vec!["ok", "\n"]),
+        (Identifier::id(2), vec![]),
+        (Identifier::id(0), vec!["ok"]),
+    ];
+
+    let outcomes: Vec<_> = client.add_tags_bulk(stream::iter(items)).collect().await;
+
+    let mut kinds: Vec<(u64, InvalidInputKind)> = outcomes
+        .iter()
+        .map(|o| match o.result() {
+            Err(Error::InvalidInput(invalid)) => (*o.key(), invalid.kind()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    kinds.sort_by_key(|(key, _)| *key);
+    assert_eq!(
+        kinds,
+        [
+            (0, InvalidInputKind::InvalidTag),
+            (1, InvalidInputKind::NoTags),
+            (2, InvalidInputKind::InvalidId)
+        ]
+    );
+    assert_eq!(fake.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_449_is_requeued_after_its_delay() {
+    let (fake, client, clock) = fake_and_client().await;
+    fake.fail_next(2, Fault::Queued);
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .queued_delay(Duration::from_secs(90))
+        .run(stream::iter([(Identifier::id(1), ["a"])]))
+        .collect()
+        .await;
+
+    assert!(outcomes[0].is_ok());
+    assert_eq!((outcomes[0].requeues(), outcomes[0].calls()), (2, 3));
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(90), Duration::from_secs(90)]
+    );
+}
+
+#[tokio::test]
+async fn a_449_past_max_requeues_is_the_outcome() {
+    let (fake, client, _clock) = fake_and_client().await;
+    fake.fail_next(100, Fault::Queued);
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .max_requeues(3)
+        .run(stream::iter([(Identifier::id(1), ["a"])]))
+        .collect()
+        .await;
+
+    assert!(matches!(outcomes[0].result(), Err(Error::Queued(_))));
+    assert_eq!(outcomes[0].requeues(), 3);
+    assert_eq!(fake.request_count(), 4);
+}
+
+#[tokio::test]
+async fn input_is_read_lazily_and_dropping_the_stream_stops_the_run() {
+    let (fake, client, _clock) = fake_and_client().await;
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let endless = stream::iter(1u64..).map(move |id| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        (Identifier::id(id), ["a"])
+    });
+
+    let mut outcomes = client.bulk_tagger().concurrency(4).run(endless);
+    let mut seen = BTreeSet::new();
+    for _ in 0..20 {
+        let outcome = outcomes.next().await.unwrap();
+        assert!(seen.insert(*outcome.key()), "no outcome is repeated");
+    }
+    drop(outcomes);
+    let sent = fake.request_count();
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+
+    assert!(
+        pulled.load(Ordering::SeqCst) <= 20 + 4 * 4,
+        "pulled {}",
+        pulled.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        fake.request_count(),
+        sent,
+        "no request started after the drop"
+    );
+}
+
+#[tokio::test]
+async fn no_more_calls_are_in_flight_than_the_concurrency() {
+    // A server that accepts connections and never answers: every call stays in flight.
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let base_url = support::raw_server(move |mut stream| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            support::read_request_head(&mut stream).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .token("t")
+        .base_url(base_url)
+        .build()
+        .unwrap();
+    let items = (1..=10u64).map(|id| (Identifier::id(id), ["a"]));
+    let mut outcomes = client.bulk_tagger().concurrency(3).run(stream::iter(items));
+
+    let waiting = tokio::spawn(async move { outcomes.next().await });
+    for _ in 0..200 {
+        if accepted.load(Ordering::SeqCst) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    waiting.abort();
+}
