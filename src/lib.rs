@@ -60,6 +60,8 @@
 //!
 //! - `fake`: the [`fake`] module, an in-process fake of the API for tests and examples, and
 //!   the `aelyst-fake` binary that serves it.
+//! - `cli`: the `aelyst` command-line tool, which tags one contact or a whole CSV or JSON
+//!   Lines export ([`Client::add_tags_bulk`] underneath).
 //!
 //! [Aelyst]: https://api.aelyst.ai/v1
 #![deny(missing_docs)]
@@ -94,7 +96,7 @@ pub use rate_limit::RateLimit;
 pub use reqwest;
 pub use response::TagsAdded;
 pub use retry::RetryPolicy;
-pub use tags::MAX_TAGS;
+pub use tags::{MAX_TAGS, check_tags};
 
 /// What `Debug` output shows in place of a secret.
 const REDACTED: &str = "[redacted]";

@@ -52,8 +52,30 @@ where
     Ok(Bytes::from(body))
 }
 
-/// Checks every tag and drops exact duplicates (the first stays, order is kept), with no upper
-/// limit: for bulk work, which splits a long list into calls of at most [`MAX_TAGS`].
+/// Checks tags as [`Client::add_tags_bulk`](crate::Client::add_tags_bulk) does, without
+/// sending anything: every tag must be non-empty, not only whitespace and free of control
+/// characters; exact duplicates are dropped (the first stays, order is kept). Any number of
+/// tags is accepted, since bulk work splits them into calls of at most [`MAX_TAGS`].
+///
+/// # Errors
+///
+/// [`InvalidInputKind::NoTags`] for an empty list, [`InvalidInputKind::InvalidTag`] for a bad
+/// tag, naming it.
+///
+/// ```
+/// let tags = aelyst::check_tags(["vip", "lead", "vip"])?;
+/// assert_eq!(tags, ["vip", "lead"]);
+/// assert!(aelyst::check_tags(["ok", "bad\n"]).is_err());
+/// # Ok::<(), aelyst::InvalidInput>(())
+/// ```
+pub fn check_tags<I>(tags: I) -> Result<Vec<String>, InvalidInput>
+where
+    I: IntoIterator,
+    I::Item: Into<String>,
+{
+    checked_unique(tags)
+}
+
 pub(crate) fn checked_unique<I>(tags: I) -> Result<Vec<String>, InvalidInput>
 where
     I: IntoIterator,
