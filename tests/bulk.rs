@@ -17,18 +17,8 @@ use futures_util::stream;
 
 async fn fake_and_client() -> (FakeServer, Client, ManualClock) {
     let clock = ManualClock::new();
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .no_rate_limit()
-        .start()
-        .await
-        .unwrap();
-    let client = fake
-        .client_builder()
-        .clock(clock.clone())
-        .jitter_seed(3)
-        .build()
-        .unwrap();
+    let fake = support::fake_on(&clock, |fake| fake.no_rate_limit()).await;
+    let client = support::client_on(&fake, &clock, aelyst::RetryPolicy::default());
     (fake, client, clock)
 }
 

@@ -58,17 +58,8 @@ async fn fifty_tasks_on_one_contact_all_succeed_without_a_429() {
 #[tokio::test]
 async fn after_a_429_the_path_waits_out_retry_after() {
     let clock = ManualClock::new();
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
-    let client = fake
-        .client_builder()
-        .clock(clock.clone())
-        .retry_policy(RetryPolicy::disabled())
-        .build()
-        .unwrap();
+    let fake = support::fake_on(&clock, |fake| fake).await;
+    let client = support::client_on(&fake, &clock, RetryPolicy::disabled());
     fake.fail_next(
         1,
         Fault::RateLimited {
@@ -98,18 +89,8 @@ async fn after_a_429_the_path_waits_out_retry_after() {
 #[tokio::test]
 async fn learns_the_limit_from_the_headers() {
     let clock = ManualClock::new();
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .rate_limit(2)
-        .start()
-        .await
-        .unwrap();
-    let client = fake
-        .client_builder()
-        .clock(clock.clone())
-        .retry_policy(RetryPolicy::disabled())
-        .build()
-        .unwrap();
+    let fake = support::fake_on(&clock, |fake| fake.rate_limit(2)).await;
+    let client = support::client_on(&fake, &clock, RetryPolicy::disabled());
 
     for _ in 0..3 {
         client.add_tags(&Identifier::id(1), ["a"]).await.unwrap();
@@ -126,22 +107,13 @@ async fn learns_the_limit_from_the_headers() {
 #[tokio::test]
 async fn takes_account_of_requests_from_elsewhere() {
     let clock = ManualClock::new();
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
+    let fake = support::fake_on(&clock, |fake| fake).await;
     // Another process with the same token uses three of this second's five calls.
     let other = support::one_attempt(&fake);
     for _ in 0..3 {
         other.add_tags(&Identifier::id(1), ["a"]).await.unwrap();
     }
-    let client = fake
-        .client_builder()
-        .clock(clock.clone())
-        .retry_policy(RetryPolicy::disabled())
-        .build()
-        .unwrap();
+    let client = support::client_on(&fake, &clock, RetryPolicy::disabled());
 
     for _ in 0..3 {
         client.add_tags(&Identifier::id(1), ["a"]).await.unwrap();
@@ -172,11 +144,7 @@ async fn a_global_ceiling_spans_every_path() {
 #[tokio::test]
 async fn switched_off_it_holds_nothing_back() {
     let clock = ManualClock::new();
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
+    let fake = support::fake_on(&clock, |fake| fake).await;
     let client = fake
         .client_builder()
         .clock(clock.clone())
@@ -200,11 +168,7 @@ async fn switched_off_it_holds_nothing_back() {
 #[tokio::test]
 async fn a_hold_longer_than_the_budget_fails_fast_without_sending() {
     let clock = ManualClock::new();
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
+    let fake = support::fake_on(&clock, |fake| fake).await;
     let client = fake
         .client_builder()
         .clock(clock.clone())

@@ -13,18 +13,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn fake_and_client(policy: RetryPolicy) -> (FakeServer, Client, ManualClock) {
     let clock = ManualClock::new();
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
-    let client = fake
-        .client_builder()
-        .clock(clock.clone())
-        .retry_policy(policy)
-        .jitter_seed(7)
-        .build()
-        .unwrap();
+    let fake = support::fake_on(&clock, |fake| fake).await;
+    let client = support::client_on(&fake, &clock, policy);
     (fake, client, clock)
 }
 

@@ -56,9 +56,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
             "/v1/contact/{identifier}/tag",
-            post(add_tags).fallback(method_not_allowed),
+            post(add_tags).fallback(unrouted),
         )
-        .fallback(not_found)
+        .fallback(unrouted)
         .with_state(shared)
 }
 
@@ -166,30 +166,22 @@ fn apply_rules(
     json(StatusCode::OK, format!("{{\"contactId\":{id}}}"))
 }
 
-/// Any other method on the tag path.
-async fn method_not_allowed(
+/// Anything but `POST` on the tag path (405), or any other path (404).
+async fn unrouted(
     State(shared): State<Arc<Shared>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let segments: Vec<&str> = uri.path().split('/').collect();
+    let tag_path = matches!(segments.as_slice(), ["", "v1", "contact", _, "tag"]);
     record(&shared, method, &uri, headers, body);
-    let response = error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
-    lock(&shared.log).answered(response.status().as_u16());
-    response
-}
-
-/// Any other path.
-async fn not_found(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    record(&shared, method, &uri, headers, body);
-    let response = error(StatusCode::NOT_FOUND, "Not found");
+    let response = if tag_path {
+        error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+    } else {
+        error(StatusCode::NOT_FOUND, "Not found")
+    };
     lock(&shared.log).answered(response.status().as_u16());
     response
 }

@@ -83,3 +83,30 @@ pub async fn read_request_head(stream: &mut TcpStream) {
 pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) {
     let _ = stream.write_all(bytes).await;
 }
+
+/// A fake server reading `clock`, with whatever else `configure` sets.
+#[cfg(feature = "fake")]
+pub async fn fake_on(
+    clock: &aelyst::clock::ManualClock,
+    configure: impl FnOnce(aelyst::fake::FakeServerBuilder) -> aelyst::fake::FakeServerBuilder,
+) -> aelyst::fake::FakeServer {
+    configure(aelyst::fake::FakeServer::builder().clock(clock.clone()))
+        .start()
+        .await
+        .expect("bind a loopback port")
+}
+
+/// A client of `fake` that waits on `clock`, retries as `policy` says, with seeded jitter.
+#[cfg(feature = "fake")]
+pub fn client_on(
+    fake: &aelyst::fake::FakeServer,
+    clock: &aelyst::clock::ManualClock,
+    policy: RetryPolicy,
+) -> Client {
+    fake.client_builder()
+        .clock(clock.clone())
+        .retry_policy(policy)
+        .jitter_seed(7)
+        .build()
+        .expect("valid test configuration")
+}
