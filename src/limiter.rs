@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::collections::hash_map::{Entry, HashMap, RandomState};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -35,8 +35,9 @@ const GLOBAL_WINDOW: Duration = Duration::from_secs(1);
 /// How long a path is held after a 429 that did not say how long to wait.
 const DEFAULT_HOLD: Duration = Duration::from_secs(1);
 
-/// The number of paths kept before idle ones are dropped.
-const MIN_PRUNE_AT: usize = 1024;
+/// How many expired paths one request may forget: enough to keep up with any rate (each
+/// request adds at most one), few enough that no request pays for many.
+const FORGET_PER_REQUEST: usize = 4;
 
 #[derive(Debug)]
 pub(crate) struct Limiter {
@@ -48,9 +49,11 @@ pub(crate) struct Limiter {
 struct State {
     /// Keyed by a hash of method and path, so that finding a path never allocates. Two paths
     /// whose hashes collide would share a quota: slower, never wrong.
-    paths: HashMap<u64, PathQuota>,
+    paths: HashMap<u64, PathQuota, BuildHasherDefault<KeyHasher>>,
+    /// Paths in the order of their last slot, so that idle ones are forgotten a few at a time
+    /// as they expire, never in one long pass that would stall every caller.
+    expiry: VecDeque<(Instant, u64)>,
     global: Option<Window>,
-    prune_at: usize,
 }
 
 #[derive(Debug)]
@@ -117,9 +120,9 @@ impl Limiter {
     pub(crate) fn new(global_per_second: Option<u32>) -> Self {
         Self {
             state: Mutex::new(State {
-                paths: HashMap::new(),
+                paths: HashMap::default(),
+                expiry: VecDeque::new(),
                 global: global_per_second.map(Window::new),
-                prune_at: MIN_PRUNE_AT,
             }),
             hasher: RandomState::new(),
         }
@@ -167,13 +170,10 @@ impl Limiter {
         let mut state = self.lock();
         let State {
             paths,
+            expiry,
             global,
-            prune_at,
         } = &mut *state;
-        if paths.len() >= *prune_at {
-            paths.retain(|_, quota| quota.busy(now));
-            *prune_at = MIN_PRUNE_AT.max(paths.len() * 2);
-        }
+        forget_expired(paths, expiry, now);
         let quota = match paths.entry(key) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => entry.insert(PathQuota {
@@ -198,6 +198,7 @@ impl Limiter {
         if let Some(global) = global {
             global.push(slot);
         }
+        expiry.push_back((slot, key));
         Ok(slot)
     }
 
@@ -241,6 +242,49 @@ impl Limiter {
             let until = now + retry_after.unwrap_or(DEFAULT_HOLD);
             quota.held_until = Some(quota.held_until.map_or(until, |held| held.max(until)));
         }
+    }
+}
+
+/// Forgets up to [`FORGET_PER_REQUEST`] paths whose last slot has left the window and that
+/// hold nothing back any more. A path used again since it was queued is queued again later,
+/// so its old entry is only skipped.
+fn forget_expired(
+    paths: &mut HashMap<u64, PathQuota, BuildHasherDefault<KeyHasher>>,
+    expiry: &mut VecDeque<(Instant, u64)>,
+    now: Instant,
+) {
+    for _ in 0..FORGET_PER_REQUEST {
+        match expiry.front() {
+            Some(&(slot, key)) if slot + PATH_WINDOW <= now => {
+                expiry.pop_front();
+                if paths.get(&key).is_some_and(|quota| !quota.busy(now)) {
+                    paths.remove(&key);
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+/// The paths map's keys are already hashes (SipHash with a random key), evenly spread in every
+/// bit: hashing them again would only cost time.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; fold anything else in all the same.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
     }
 }
 
@@ -371,17 +415,39 @@ mod tests {
     }
 
     #[test]
-    fn idle_paths_are_forgotten() {
+    fn idle_paths_are_forgotten_a_few_at_a_time() {
         let limiter = Limiter::new(None);
         let now = Instant::now();
-        for i in 0..MIN_PRUNE_AT {
+        for i in 0..100 {
             slots(&limiter, limiter.key("POST", &format!("/{i}")), now, 1);
         }
         let later = now + PATH_WINDOW;
-        limiter
-            .reserve(limiter.key("POST", "/new"), later, later + FAR)
-            .unwrap();
-        assert_eq!(limiter.lock().paths.len(), 1);
+        for i in 0..20 {
+            let key = limiter.key("POST", &format!("/new{i}"));
+            limiter.reserve(key, later, later + FAR).unwrap();
+        }
+        // Each request forgot up to four expired paths, and kept its own.
+        let state = limiter.lock();
+        assert_eq!(state.paths.len(), 100 + 20 - 20 * FORGET_PER_REQUEST);
+        assert_eq!(state.expiry.len(), 100 + 20 - 20 * FORGET_PER_REQUEST);
+    }
+
+    #[test]
+    fn a_path_in_use_is_not_forgotten() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let key = limiter.key("POST", "/busy");
+        slots(&limiter, key, now, 5);
+        limiter.observe(key, now, None, true, Some(Duration::from_secs(10)));
+        let later = now + PATH_WINDOW * 2;
+        for i in 0..10 {
+            let other = limiter.key("POST", &format!("/{i}"));
+            limiter.reserve(other, later, later + FAR).unwrap();
+        }
+        assert!(
+            limiter.lock().paths.contains_key(&key),
+            "its 429 hold is still running"
+        );
     }
 
     #[tokio::test]

@@ -138,7 +138,16 @@ fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::
 }
 
 /// Reads the body up to [`BODY_CAP`] bytes; `complete` is false when there was more.
-async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), Error> {
+async fn read_capped(mut response: reqwest::Response) -> Result<(bytes::Bytes, bool), Error> {
+    // A declared length within the cap is held to by the HTTP stack, so the body can be taken
+    // whole, without copying it chunk by chunk.
+    if response
+        .content_length()
+        .is_some_and(|length| length <= BODY_CAP as u64)
+    {
+        let body = response.bytes().await.map_err(Error::from_reqwest)?;
+        return Ok((body, true));
+    }
     let hint = response.content_length().unwrap_or(0).min(BODY_CAP as u64) as usize;
     let mut body = Vec::with_capacity(hint);
     while let Some(chunk) = response.chunk().await.map_err(Error::from_reqwest)? {
@@ -146,11 +155,11 @@ async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool),
         if chunk.len() > room {
             body.extend_from_slice(&chunk[..room]);
             // Dropping the response here closes the connection instead of draining the rest.
-            return Ok((body, false));
+            return Ok((body.into(), false));
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((body, true))
+    Ok((body.into(), true))
 }
 
 fn body_snippet(body: &[u8]) -> String {

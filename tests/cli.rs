@@ -313,14 +313,14 @@ async fn reads_csv_and_json_lines_from_standard_input() {
     let jsonl = aelyst(
         &fake,
         &["tags", "add", "--file", "-", "--format", "jsonl"],
-        Some("{\"id\": 3, \"tags\": [\"a\", \"b\"]}\n{\"email\": \"c@example.com\", \"tags\": \"c;d\"}\n{\"identifier\": \"phone:+60121233112\", \"tags\": [\"e\"]}\n"),
+        Some("{\"id\": 300, \"tags\": [\"a\", \"b\"]}\n{\"email\": \"c@example.com\", \"tags\": \"c;d\"}\n{\"identifier\": \"phone:+60121233112\", \"tags\": [\"e\"]}\n"),
     )
     .await;
 
     assert_eq!(csv.code, 0, "{}", csv.stderr);
     assert_eq!(jsonl.code, 0, "{}", jsonl.stderr);
     assert_eq!(fake.tags_of(&Identifier::id(2)).unwrap(), ["piped"]);
-    assert_eq!(fake.tags_of(&Identifier::id(3)).unwrap(), ["a", "b"]);
+    assert_eq!(fake.tags_of(&Identifier::id(300)).unwrap(), ["a", "b"]);
     assert_eq!(
         fake.tags_of(&Identifier::email("c@example.com").unwrap())
             .unwrap(),
