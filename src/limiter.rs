@@ -66,14 +66,14 @@ struct PathQuota {
 #[derive(Debug)]
 struct Window {
     limit: u32,
-    sent: VecDeque<Instant>,
+    sent: Times,
 }
 
 impl Window {
     fn new(limit: u32) -> Self {
         Self {
             limit,
-            sent: VecDeque::with_capacity(limit as usize),
+            sent: Times::new(),
         }
     }
 
@@ -83,7 +83,7 @@ impl Window {
         if self.sent.len() < self.limit as usize {
             None
         } else {
-            self.sent.front().map(|&oldest| oldest + span)
+            self.sent.front().map(|oldest| oldest + span)
         }
     }
 
@@ -103,16 +103,98 @@ impl Window {
 
     /// Requests that have left (not slots still ahead) within the window ending now.
     fn sent_within(&self, span: Duration, now: Instant) -> u32 {
-        let count = self
-            .sent
-            .iter()
-            .filter(|&&at| at <= now && now.saturating_duration_since(at) < span)
+        let count = (0..self.sent.len())
+            .filter_map(|i| self.sent.get(i))
+            .filter(|&at| at <= now && now.saturating_duration_since(at) < span)
             .count();
         u32::try_from(count).unwrap_or(u32::MAX)
     }
 
     fn last(&self) -> Option<Instant> {
-        self.sent.back().copied()
+        self.sent.back()
+    }
+}
+
+/// How many send times a path keeps without allocating: more than the API's documented 5.
+const INLINE: usize = 8;
+
+/// Send times, oldest first: inline up to [`INLINE`], so that a new path costs no allocation;
+/// a larger learned limit spills them to the heap.
+#[derive(Debug)]
+enum Times {
+    /// The first `len` entries are `Some`.
+    Inline {
+        len: usize,
+        at: [Option<Instant>; INLINE],
+    },
+    Heap(VecDeque<Instant>),
+}
+
+impl Times {
+    fn new() -> Self {
+        Times::Inline {
+            len: 0,
+            at: [None; INLINE],
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Times::Inline { len, .. } => *len,
+            Times::Heap(times) => times.len(),
+        }
+    }
+
+    fn get(&self, index: usize) -> Option<Instant> {
+        match self {
+            Times::Inline { len, at } => at[..*len].get(index).copied().flatten(),
+            Times::Heap(times) => times.get(index).copied(),
+        }
+    }
+
+    fn front(&self) -> Option<Instant> {
+        self.get(0)
+    }
+
+    fn back(&self) -> Option<Instant> {
+        self.len().checked_sub(1).and_then(|last| self.get(last))
+    }
+
+    fn pop_front(&mut self) {
+        match self {
+            Times::Inline { len, at } => {
+                if *len > 0 {
+                    at.copy_within(1..*len, 0);
+                    *len -= 1;
+                    at[*len] = None;
+                }
+            }
+            Times::Heap(times) => {
+                times.pop_front();
+            }
+        }
+    }
+
+    fn push_back(&mut self, time: Instant) {
+        match self {
+            Times::Inline { len, at } if *len < INLINE => {
+                at[*len] = Some(time);
+                *len += 1;
+            }
+            Times::Inline { at, .. } => {
+                let mut times: VecDeque<Instant> = at.iter().flatten().copied().collect();
+                times.push_back(time);
+                *self = Times::Heap(times);
+            }
+            Times::Heap(times) => times.push_back(time),
+        }
+    }
+
+    fn sort(&mut self) {
+        match self {
+            Times::Inline { len, at } => at[..*len].sort_unstable(),
+            Times::Heap(times) => times.make_contiguous().sort_unstable(),
+        }
     }
 }
 
@@ -236,7 +318,7 @@ impl Limiter {
             for _ in ours..used {
                 quota.window.push(now);
             }
-            quota.window.sent.make_contiguous().sort_unstable();
+            quota.window.sent.sort();
         }
         if refused {
             let until = now + retry_after.unwrap_or(DEFAULT_HOLD);
@@ -448,6 +530,29 @@ mod tests {
             limiter.lock().paths.contains_key(&key),
             "its 429 hold is still running"
         );
+    }
+
+    #[test]
+    fn times_spill_to_the_heap_past_the_inline_size_and_stay_in_order() {
+        let start = Instant::now();
+        let mut window = Window::new(20);
+        for i in 0..12u64 {
+            window.push(start + Duration::from_millis(i));
+        }
+        assert!(matches!(window.sent, Times::Heap(_)));
+        assert_eq!(window.sent.len(), 12);
+        assert_eq!(window.sent.front(), Some(start));
+        assert_eq!(window.last(), Some(start + Duration::from_millis(11)));
+        window.set_limit(3);
+        assert_eq!(window.sent.len(), 3);
+        assert_eq!(window.sent.front(), Some(start + Duration::from_millis(9)));
+        let mut inline = Window::new(5);
+        for i in (0..5u64).rev() {
+            inline.sent.push_back(start + Duration::from_millis(i));
+        }
+        inline.sent.sort();
+        assert_eq!(inline.sent.front(), Some(start));
+        assert_eq!(inline.earliest(PATH_WINDOW), Some(start + PATH_WINDOW));
     }
 
     #[tokio::test]
