@@ -347,8 +347,9 @@ impl Client {
                 return out_of_time(last_error, attempt);
             }
             attempt += 1;
+            let sent = clock.now();
             let result = self.attempt(&request, inner.timeout.min(left)).await;
-            self.learn(key, &result);
+            self.learn(key, clock.now().saturating_duration_since(sent), &result);
             let err = match result {
                 Ok(done) => {
                     inner.quota.succeeded(spent);
@@ -393,7 +394,7 @@ impl Client {
     }
 
     /// Tells the rate limiter and the caller's hook what a response said of the quota.
-    fn learn(&self, key: Option<u64>, result: &Result<TagsAdded, Error>) {
+    fn learn(&self, key: Option<u64>, round_trip: Duration, result: &Result<TagsAdded, Error>) {
         let inner = &*self.inner;
         let (rate_limit, refused, retry_after) = match result {
             Ok(done) => (done.rate_limit(), false, None),
@@ -410,7 +411,14 @@ impl Client {
             return;
         }
         if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
-            limiter.observe(key, inner.clock.now(), rate_limit, refused, retry_after);
+            limiter.observe(
+                key,
+                inner.clock.now(),
+                round_trip,
+                rate_limit,
+                refused,
+                retry_after,
+            );
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! The API allows each method 5 requests per second per unique path. The limiter keeps, per
 //! method and path, the send times of the last `limit` requests, and gives each new request the
-//! earliest slot at which no window of [`PATH_WINDOW`] would hold more than `limit` of them.
+//! earliest slot at which no window of a second plus a margin would hold more than `limit` of
+//! them.
 //! Slots are handed out in the order requests ask, under a lock that is never held across a
 //! wait, so the limiter can neither deadlock nor starve a request.
 //!
@@ -25,9 +26,19 @@ use crate::clock::Clock;
 /// The API's documented limit per method and path, used until a response says otherwise.
 pub(crate) const DOCUMENTED_LIMIT: u32 = 5;
 
-/// The API counts per second; the extra 50 ms absorbs the jitter between when a request leaves
-/// here and when the server counts it.
-const PATH_WINDOW: Duration = Duration::from_millis(1050);
+/// The API counts requests per second.
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The margin added to each second. A server counts a request somewhere between its leaving
+/// here and its answer coming back, so two requests a second apart may be counted closer
+/// together by up to a round trip. The margin follows the longest recent round trip, between
+/// these bounds, so that the limiter keeps the server's count even on a slow link.
+const MIN_MARGIN: Duration = Duration::from_millis(50);
+const MAX_MARGIN: Duration = Duration::from_secs(1);
+
+/// The window with the smallest margin: what a path is paced to on a fast link.
+#[cfg(test)]
+const PATH_WINDOW: Duration = SECOND.saturating_add(MIN_MARGIN);
 
 /// The caller's own ceiling across all paths is ours alone to keep, so it needs no margin.
 const GLOBAL_WINDOW: Duration = Duration::from_secs(1);
@@ -54,6 +65,8 @@ struct State {
     /// as they expire, never in one long pass that would stall every caller.
     expiry: VecDeque<(Instant, u64)>,
     global: Option<Window>,
+    /// See [`MIN_MARGIN`].
+    margin: Duration,
 }
 
 #[derive(Debug)]
@@ -205,6 +218,7 @@ impl Limiter {
                 paths: HashMap::default(),
                 expiry: VecDeque::new(),
                 global: global_per_second.map(Window::new),
+                margin: MIN_MARGIN,
             }),
             hasher: RandomState::new(),
         }
@@ -254,8 +268,10 @@ impl Limiter {
             paths,
             expiry,
             global,
+            margin,
         } = &mut *state;
-        forget_expired(paths, expiry, now);
+        let span = SECOND + *margin;
+        forget_expired(paths, expiry, now, span);
         let quota = match paths.entry(key) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => entry.insert(PathQuota {
@@ -266,7 +282,7 @@ impl Limiter {
         let slot = [
             Some(now),
             quota.held_until,
-            quota.window.earliest(PATH_WINDOW),
+            quota.window.earliest(span),
             global.as_ref().and_then(|g| g.earliest(GLOBAL_WINDOW)),
         ]
         .into_iter()
@@ -293,16 +309,22 @@ impl Limiter {
             .is_some_and(|until| until > now)
     }
 
-    /// Learns from a response on `key`.
+    /// Learns from a response on `key` that took `round_trip` from sending to answer.
     pub(crate) fn observe(
         &self,
         key: u64,
         now: Instant,
+        round_trip: Duration,
         rate_limit: Option<RateLimit>,
         refused: bool,
         retry_after: Option<Duration>,
     ) {
         let mut state = self.lock();
+        // Up at once to a longer round trip; down by an eighth per answer, so that one quick
+        // answer does not undo what a slow one taught.
+        let decayed = state.margin - state.margin / 8;
+        state.margin = round_trip.max(decayed).clamp(MIN_MARGIN, MAX_MARGIN);
+        let span = SECOND + state.margin;
         let quota = state.paths.entry(key).or_insert_with(|| PathQuota {
             window: Window::new(DOCUMENTED_LIMIT),
             held_until: None,
@@ -312,13 +334,18 @@ impl Limiter {
                 quota.window.set_limit(rate_limit.limit());
             }
             // Requests the server counted that this client did not send come from elsewhere
-            // (another process with the same token): count them as sent now.
-            let used = rate_limit.limit().saturating_sub(rate_limit.remaining());
-            let ours = quota.window.sent_within(PATH_WINDOW, now);
-            for _ in ours..used {
-                quota.window.push(now);
+            // (another process with the same token): count them as sent now. Not when slots are
+            // booked ahead, which already pace the path and which such entries would push out,
+            // nor on a 429, whose hold already keeps the path quiet.
+            let booked_ahead = quota.window.last().is_some_and(|last| last > now);
+            if !refused && !booked_ahead {
+                let used = rate_limit.limit().saturating_sub(rate_limit.remaining());
+                let ours = quota.window.sent_within(span, now);
+                for _ in ours..used {
+                    quota.window.push(now);
+                }
+                quota.window.sent.sort();
             }
-            quota.window.sent.sort();
         }
         if refused {
             let until = now + retry_after.unwrap_or(DEFAULT_HOLD);
@@ -334,12 +361,13 @@ fn forget_expired(
     paths: &mut HashMap<u64, PathQuota, BuildHasherDefault<KeyHasher>>,
     expiry: &mut VecDeque<(Instant, u64)>,
     now: Instant,
+    span: Duration,
 ) {
     for _ in 0..FORGET_PER_REQUEST {
         match expiry.front() {
-            Some(&(slot, key)) if slot + PATH_WINDOW <= now => {
+            Some(&(slot, key)) if slot + span <= now => {
                 expiry.pop_front();
-                if paths.get(&key).is_some_and(|quota| !quota.busy(now)) {
+                if paths.get(&key).is_some_and(|quota| !quota.busy(now, span)) {
                     paths.remove(&key);
                 }
             }
@@ -373,12 +401,9 @@ impl Hasher for KeyHasher {
 impl PathQuota {
     /// Whether forgetting this path would lose anything: a hold still running, or sends still
     /// inside the window.
-    fn busy(&self, now: Instant) -> bool {
+    fn busy(&self, now: Instant, span: Duration) -> bool {
         self.held_until.is_some_and(|until| until > now)
-            || self
-                .window
-                .last()
-                .is_some_and(|last| last + PATH_WINDOW > now)
+            || self.window.last().is_some_and(|last| last + span > now)
     }
 }
 
@@ -432,7 +457,14 @@ mod tests {
         let limiter = Limiter::new(None);
         let now = Instant::now();
         let key = limiter.key("POST", "/a");
-        limiter.observe(key, now, Some(RateLimit::new(2, 2)), false, None);
+        limiter.observe(
+            key,
+            now,
+            Duration::ZERO,
+            Some(RateLimit::new(2, 2)),
+            false,
+            None,
+        );
         assert_eq!(
             slots(&limiter, key, now, 3),
             [Duration::ZERO, Duration::ZERO, PATH_WINDOW]
@@ -446,7 +478,14 @@ mod tests {
         let key = limiter.key("POST", "/a");
         slots(&limiter, key, now, 1);
         // The server has seen 4, we sent 1: three came from elsewhere.
-        limiter.observe(key, now, Some(RateLimit::new(5, 1)), false, None);
+        limiter.observe(
+            key,
+            now,
+            Duration::ZERO,
+            Some(RateLimit::new(5, 1)),
+            false,
+            None,
+        );
         assert_eq!(slots(&limiter, key, now, 2), [Duration::ZERO, PATH_WINDOW]);
     }
 
@@ -455,7 +494,14 @@ mod tests {
         let limiter = Limiter::new(None);
         let now = Instant::now();
         let key = limiter.key("POST", "/a");
-        limiter.observe(key, now, None, true, Some(Duration::from_secs(3)));
+        limiter.observe(
+            key,
+            now,
+            Duration::ZERO,
+            None,
+            true,
+            Some(Duration::from_secs(3)),
+        );
         assert_eq!(slots(&limiter, key, now, 1), [Duration::from_secs(3)]);
         assert_eq!(
             slots(&limiter, limiter.key("POST", "/b"), now, 1),
@@ -520,7 +566,14 @@ mod tests {
         let now = Instant::now();
         let key = limiter.key("POST", "/busy");
         slots(&limiter, key, now, 5);
-        limiter.observe(key, now, None, true, Some(Duration::from_secs(10)));
+        limiter.observe(
+            key,
+            now,
+            Duration::ZERO,
+            None,
+            true,
+            Some(Duration::from_secs(10)),
+        );
         let later = now + PATH_WINDOW * 2;
         for i in 0..10 {
             let other = limiter.key("POST", &format!("/{i}"));
@@ -553,6 +606,50 @@ mod tests {
         inline.sent.sort();
         assert_eq!(inline.sent.front(), Some(start));
         assert_eq!(inline.earliest(PATH_WINDOW), Some(start + PATH_WINDOW));
+    }
+
+    #[test]
+    fn an_answer_does_not_undo_slots_booked_ahead() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let key = limiter.key("POST", "/a");
+        // Twenty calls at once: four windows booked.
+        slots(&limiter, key, now, 20);
+        // The first answers say the second is used up, then one is refused.
+        limiter.observe(
+            key,
+            now,
+            Duration::ZERO,
+            Some(RateLimit::new(5, 0)),
+            false,
+            None,
+        );
+        limiter.observe(
+            key,
+            now,
+            Duration::ZERO,
+            Some(RateLimit::new(5, 0)),
+            true,
+            Some(SECOND),
+        );
+        // A retry goes after every booked slot, not in among them.
+        assert_eq!(slots(&limiter, key, now, 1), [PATH_WINDOW * 4]);
+    }
+
+    #[test]
+    fn the_margin_follows_the_round_trip() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let key = limiter.key("POST", "/a");
+        limiter.observe(key, now, Duration::from_millis(300), None, false, None);
+        assert_eq!(slots(&limiter, key, now, 6)[5], Duration::from_millis(1300));
+        // Quick answers bring it down slowly, never under the minimum.
+        for _ in 0..100 {
+            limiter.observe(key, now, Duration::ZERO, None, false, None);
+        }
+        assert_eq!(limiter.lock().margin, MIN_MARGIN);
+        limiter.observe(key, now, Duration::from_secs(30), None, false, None);
+        assert_eq!(limiter.lock().margin, MAX_MARGIN);
     }
 
     #[tokio::test]

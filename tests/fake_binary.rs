@@ -181,6 +181,52 @@ async fn strict_mode_with_a_contacts_file() {
     std::fs::remove_file(path).unwrap();
 }
 
+#[tokio::test]
+async fn keeps_serving_when_nobody_reads_its_output() {
+    // A port known in advance, since the banner that would tell it goes unread.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aelyst-fake"))
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Closed before the server prints anything, as in `aelyst-fake | head -0`.
+    drop(child.stdout.take());
+    let mut fake = Running {
+        child,
+        base_url: format!("http://127.0.0.1:{port}/v1"),
+        curl: String::new(),
+    };
+    let client = fake.client(aelyst::fake::DEFAULT_TOKEN);
+    // A server that died of its closed output is gone within about 0.1 s: watch for 0.5 s.
+    for _ in 0..25 {
+        assert_eq!(fake.child.try_wait().unwrap(), None, "aelyst-fake exited");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let mut answer = None;
+    for _ in 0..100 {
+        match client.add_tags(&Identifier::id(5), ["a"]).await {
+            Ok(done) => {
+                answer = Some(done.contact_id());
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+
+    assert_eq!(
+        answer,
+        Some(5),
+        "the server answers after its banner found no reader"
+    );
+}
+
 #[test]
 fn bad_flags_and_files_fail_with_a_message() {
     let run = |args: &[&str]| {

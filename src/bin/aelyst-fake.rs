@@ -1,5 +1,6 @@
 //! `aelyst-fake`: the fake Aelyst API on 127.0.0.1, in the foreground until Ctrl-C.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -134,22 +135,32 @@ async fn run(args: Args) -> Result<(), String> {
     } else {
         "created on first use"
     };
-    println!("aelyst-fake serving the Aelyst API at {}", fake.base_url());
-    println!("token:      {}", fake.token());
-    println!("rate limit: {rate}");
-    println!("contacts:   {contacts}");
-    println!("try it:");
-    println!(
+    say(&format!(
+        "aelyst-fake serving the Aelyst API at {}",
+        fake.base_url()
+    ));
+    say(&format!("token:      {}", fake.token()));
+    say(&format!("rate limit: {rate}"));
+    say(&format!("contacts:   {contacts}"));
+    say("try it:");
+    say(&format!(
         "  curl --request POST --url {}/contact/id:123/tag --header 'Authorization: Bearer {}' --header 'Content-Type: application/json' --data '[ \"abc\" ]'",
         fake.base_url(),
         fake.token()
-    );
-    println!("press Ctrl-C to stop");
+    ));
+    say("press Ctrl-C to stop");
 
     shutdown_signal().await;
-    println!("stopping after {} requests", fake.request_count());
+    say(&format!("stopping after {} requests", fake.request_count()));
     fake.shutdown().await;
     Ok(())
+}
+
+/// Prints a line of the banner. A server keeps serving when nobody reads its output any more
+/// (`aelyst-fake | head -1`), so a closed standard output is not an error here.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Ctrl-C, or SIGTERM where there is one (a service manager's stop).

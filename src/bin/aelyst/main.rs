@@ -3,7 +3,7 @@
 mod failed;
 mod input;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,7 +169,7 @@ async fn add_one(cli: &Cli, args: &AddArgs) -> u8 {
         Err(err) => return fail(EXIT_USAGE, &format!("invalid tags: {err}")),
     };
     if args.dry_run {
-        println!("valid: {identifier} {tags:?}");
+        say(&format!("valid: {identifier} {tags:?}"));
         return EXIT_OK;
     }
     let client = match client(cli, args) {
@@ -178,7 +178,7 @@ async fn add_one(cli: &Cli, args: &AddArgs) -> u8 {
     };
     match client.add_tags(&identifier, &tags).await {
         Ok(done) => {
-            println!("{}", done.contact_id());
+            say(&format!("{}", done.contact_id()));
             EXIT_OK
         }
         Err(err @ Error::Unauthorized(_)) => fail(EXIT_UNAUTHORIZED, &unauthorized(&err)),
@@ -361,27 +361,27 @@ async fn add_from_file(cli: &Cli, args: &AddArgs, file: &str) -> u8 {
     let done = if dry_run { valid } else { tagged };
     let rows = done + failed;
     let verb = if dry_run { "valid" } else { "tagged" };
-    println!(
+    say(&format!(
         "{rows} rows in {:.2} s: {done} {verb}, {failed} failed ({:.0} rows/s)",
         elapsed.as_secs_f64(),
         rows as f64 / elapsed.as_secs_f64().max(1e-9)
-    );
+    ));
     if failed > 0 {
         let reasons: Vec<String> = failures
             .by_reason()
             .iter()
             .map(|(reason, n)| format!("{n} {reason}"))
             .collect();
-        println!("failed: {}", reasons.join(", "));
+        say(&format!("failed: {}", reasons.join(", ")));
         if let Some(path) = &args.failed {
-            println!(
+            say(&format!(
                 "failed rows written to {} (use it as --file to retry them)",
                 path.display()
-            );
+            ));
         }
     }
     if !dry_run {
-        println!("retried: {retries} retries, {requeues} requeues");
+        say(&format!("retried: {retries} retries, {requeues} requeues"));
     }
     if let Err(err) = read_result {
         return fail(EXIT_USAGE, &err.0);
@@ -444,6 +444,13 @@ fn progress(args: &AddArgs, file: &str, format: Format) -> ProgressBar {
 
 fn unauthorized(err: &Error) -> String {
     format!("{err}: check {} or --token-file", aelyst::TOKEN_ENV)
+}
+
+/// Prints a line of output. Output that nobody reads any more (`aelyst … | head -1`) is not
+/// a reason to end with anything but the run's own exit code.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 fn fail(code: u8, message: &str) -> u8 {
