@@ -434,9 +434,12 @@ fn progress(args: &AddArgs, file: &str, format: Format) -> ProgressBar {
         Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
         None => ProgressBar::new_spinner(),
     };
-    let template = "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} rows, {per_sec}, eta {eta}";
+    let template = "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} rows, {rate}, eta {eta}";
     if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style.progress_chars("=> "));
+        let rate = |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{:.0} rows/s", state.per_sec());
+        };
+        bar.set_style(style.with_key("rate", rate).progress_chars("=> "));
     }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
