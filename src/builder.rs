@@ -84,12 +84,22 @@ impl Default for ClientBuilder {
 
 impl ClientBuilder {
     /// A builder with every option at its default.
+    ///
+    /// ```
+    /// let client = aelyst::ClientBuilder::new().token("token").build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The API access token (workspace Settings > Integrations > Developer API), sent as
     /// `Authorization: Bearer <token>`.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("token").build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -97,6 +107,12 @@ impl ClientBuilder {
 
     /// Where the API lives; any path prefix is kept, so `http://127.0.0.1:8080/v1` sends to
     /// `http://127.0.0.1:8080/v1/contact/{identifier}/tag`.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("t").base_url("https://proxy.example.com/aelyst/v1").build()?;
+    /// assert_eq!(client.base_url(), "https://proxy.example.com/aelyst/v1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = Some(base_url.into());
         self
@@ -105,6 +121,11 @@ impl ClientBuilder {
     /// The limit on one attempt, from connecting to reading the last byte of the response.
     /// A call with retries is bounded by its [`RetryPolicy::budget`] instead; each attempt's
     /// timeout is cut to what the budget has left.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("t").timeout(std::time::Duration::from_secs(5)).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -112,6 +133,11 @@ impl ClientBuilder {
 
     /// The limit on establishing a connection. Ignored with [`http_client`](Self::http_client),
     /// whose own setting applies.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("t").connect_timeout(std::time::Duration::from_secs(2)).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -119,6 +145,15 @@ impl ClientBuilder {
 
     /// Allows a plain `http://` base URL to a host that is not loopback. Off by default: the
     /// token would cross the network in clear text.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder()
+    ///     .token("t")
+    ///     .base_url("http://aelyst.internal:8080/v1")
+    ///     .allow_insecure_http(true)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
         self
@@ -130,6 +165,12 @@ impl ClientBuilder {
     /// dropping the `Authorization` header when the host changes. Build it with
     /// `.redirect(reqwest::redirect::Policy::none())` to keep this crate's guarantee that no
     /// redirect is followed.
+    ///
+    /// ```
+    /// let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    /// let client = aelyst::Client::builder().token("t").http_client(http).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
@@ -137,6 +178,11 @@ impl ClientBuilder {
 
     /// How calls are retried (see [`RetryPolicy`]); [`RetryPolicy::disabled`] makes one
     /// attempt per call.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("t").retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry_policy = policy;
         self
@@ -148,6 +194,11 @@ impl ClientBuilder {
     /// refuse: at most 5 per second per path (or what `X-RateLimit-Limit` says), and nothing on
     /// a path until a 429's `Retry-After` has passed. Turn it off only when something else
     /// paces the calls.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("t").rate_limiter(false).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rate_limiter(mut self, enabled: bool) -> Self {
         self.rate_limiter = enabled;
         self
@@ -155,6 +206,11 @@ impl ClientBuilder {
 
     /// A ceiling of the caller's own on requests per second across all paths, kept by the
     /// rate limiter on top of the API's per-path limit.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("t").max_requests_per_second(20).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_requests_per_second(mut self, per_second: u32) -> Self {
         self.max_requests_per_second = Some(per_second);
         self
@@ -181,6 +237,12 @@ impl ClientBuilder {
 
     /// The clock that retry waits and the rate limiter use. Tests pass a
     /// [`ManualClock`](crate::clock::ManualClock) so that waits take no real time.
+    ///
+    /// ```
+    /// let clock = aelyst::clock::ManualClock::new();
+    /// let client = aelyst::Client::builder().token("t").clock(clock.clone()).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -188,6 +250,11 @@ impl ClientBuilder {
 
     /// Seeds the random draws of the retry back-off, so that a test sees the same waits each
     /// run. By default they are seeded at random.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("t").jitter_seed(42).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = Some(seed);
         self
@@ -203,6 +270,12 @@ impl ClientBuilder {
     /// `http://` to a host other than loopback without
     /// [`allow_insecure_http`](Self::allow_insecure_http); when a timeout, the retry budget or
     /// the requests-per-second ceiling is zero; or when the HTTP client cannot be built.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("token").build()?;
+    /// assert!(aelyst::Client::builder().build().is_err(), "a token is required");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Client, Error> {
         let token = self.token.as_deref().ok_or_else(|| {
             ConfigError::new(ConfigErrorKind::MissingToken, "no api token was given")

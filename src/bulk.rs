@@ -67,6 +67,12 @@ impl BulkTagger {
 
     /// The most calls in flight at once (at least 1). The client's rate limiter still paces
     /// each contact to the API's limit.
+    ///
+    /// ```
+    /// let client = aelyst::Client::new("token")?;
+    /// let tagger = client.bulk_tagger().concurrency(64);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn concurrency(mut self, calls: usize) -> Self {
         self.concurrency = calls.max(1);
         self
@@ -74,6 +80,12 @@ impl BulkTagger {
 
     /// How many times a contact answered 449 ("queued; try again in a few minutes") goes back
     /// in the queue before its outcome is that error.
+    ///
+    /// ```
+    /// let client = aelyst::Client::new("token")?;
+    /// let tagger = client.bulk_tagger().max_requeues(10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_requeues(mut self, requeues: u32) -> Self {
         self.max_requeues = requeues;
         self
@@ -81,6 +93,12 @@ impl BulkTagger {
 
     /// How long a contact answered 449 without a `Retry-After` waits before it goes again. It
     /// waits without holding a place among the calls in flight.
+    ///
+    /// ```
+    /// let client = aelyst::Client::new("token")?;
+    /// let tagger = client.bulk_tagger().queued_delay(std::time::Duration::from_secs(120));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queued_delay(mut self, delay: Duration) -> Self {
         self.queued_delay = delay;
         self
@@ -88,6 +106,21 @@ impl BulkTagger {
 
     /// Runs `items`, each a contact and its tags; the outcomes' keys are the items' positions in
     /// the input, from 0.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(1), ["a"]), (aelyst::Identifier::id(2), ["b"])]);
+    /// let outcomes: Vec<_> = client.bulk_tagger().run(items).collect().await;
+    /// assert_eq!(outcomes.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn run<S, T>(self, items: S) -> BulkStream<u64>
     where
         S: Stream<Item = (Identifier, T)> + Send + 'static,
@@ -104,6 +137,21 @@ impl BulkTagger {
 
     /// Runs `items`, each a key of the caller's (a line number, a record id) with a contact
     /// and its tags; each outcome carries its item's key.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let rows = futures_util::stream::iter([("line 2", aelyst::Identifier::id(1), vec!["a"])]);
+    /// let outcome = client.bulk_tagger().run_keyed(rows).next().await.unwrap();
+    /// assert_eq!(*outcome.key(), "line 2");
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn run_keyed<S, K, T>(self, items: S) -> BulkStream<K>
     where
         S: Stream<Item = (K, Identifier, T)> + Send + 'static,
@@ -279,46 +327,191 @@ pub struct BulkOutcome<K> {
 impl<K> BulkOutcome<K> {
     /// The input's key: its position from 0 with [`BulkTagger::run`], the caller's own with
     /// [`BulkTagger::run_keyed`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
+    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
+    /// assert_eq!(*outcome.key(), 0);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn key(&self) -> &K {
         &self.key
     }
 
     /// The contact.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
+    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
+    /// assert_eq!(outcome.identifier(), &aelyst::Identifier::id(7));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn identifier(&self) -> &Identifier {
         &self.identifier
     }
 
     /// The tags asked for, without duplicates; empty when they were invalid.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
+    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
+    /// assert_eq!(outcome.tags(), ["vip", "lead"]);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn tags(&self) -> &[String] {
         &self.tags
     }
 
     /// How many Add tags calls were made for it: one per ten tags, plus requeues.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
+    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
+    /// assert_eq!(outcome.calls(), 1);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn calls(&self) -> u32 {
         self.calls
     }
 
     /// How many times a 449 sent it back in the queue.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
+    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
+    /// assert_eq!(outcome.requeues(), 0);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn requeues(&self) -> u32 {
         self.requeues
     }
 
     /// How many retries the client's [`RetryPolicy`](crate::RetryPolicy) made for it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
+    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
+    /// assert_eq!(outcome.retries(), 0);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn retries(&self) -> u32 {
         self.retries
     }
 
     /// The last call's result: every tag added, or the error that stopped it.
+    ///
+    /// # Errors
+    ///
+    /// The error that stopped this input: invalid tags or identifier, or the last failed
+    /// call once its retries and requeues were spent.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
+    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
+    /// assert_eq!(outcome.result().unwrap().contact_id(), 7);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn result(&self) -> Result<&TagsAdded, &Error> {
         self.result.as_ref()
     }
 
     /// Whether every tag was added.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
+    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
+    /// assert!(outcome.is_ok());
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
     }
 
     /// The result, taken out.
+    ///
+    /// # Errors
+    ///
+    /// As for [`result`](Self::result).
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// let client = fake.client()?;
+    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
+    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
+    /// let done = outcome.into_result()?;
+    /// assert_eq!(done.contact_id(), 7);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn into_result(self) -> Result<TagsAdded, Error> {
         self.result
     }

@@ -225,6 +225,10 @@ impl Client {
 
     /// Builds what [`add_tags`](Self::add_tags) would send, without sending it, and returns
     /// the sizes of its URL and body. Only for benchmarks of the hot path; not part of the API.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_tags`](Self::add_tags) for invalid input.
     #[doc(hidden)]
     pub fn bench_prepare<I>(
         &self,
@@ -326,13 +330,14 @@ impl Client {
         let mut spent = 0;
         let mut last_error: Option<Error> = None;
         let mut attempt = 0;
+        // Out of time before sending: the last answer, if any, says more than the budget.
+        let out_of_time = |last_error: Option<Error>, attempts| {
+            give_up(
+                last_error.unwrap_or_else(|| Error::budget_spent(budget)),
+                attempts,
+            )
+        };
         loop {
-            // Out of time before sending: the last answer, if any, says more than the budget.
-            let out_of_time = |last_error: Option<Error>, attempts| {
-                let err = last_error.unwrap_or_else(|| Error::budget_spent(budget));
-                tracing::Span::current().record("attempts", attempts);
-                Err(err.with_attempts(attempts))
-            };
             if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
                 if let Err(hold) = limiter.acquire(key, clock, deadline).await {
                     tracing::debug!(
@@ -360,13 +365,9 @@ impl Client {
                 Err(err) => err,
             };
             let random = inner.jitter.lock().unwrap_or_else(|p| p.into_inner()).f64();
-            let stop = |err: Error| {
-                tracing::Span::current().record("attempts", attempt);
-                Err(err.with_attempts(attempt))
-            };
             let Decision::Retry { kind, delay } = inner.retry.decide(&err, attempt, random) else {
                 tracing::debug!(attempt, status = err.status(), error = %err, "attempt failed; not retrying");
-                return stop(err);
+                return give_up(err, attempt);
             };
             if clock.now() + delay > deadline {
                 tracing::debug!(
@@ -374,11 +375,11 @@ impl Client {
                     delay_ms = delay.as_millis() as u64,
                     "the wait would pass the budget; not retrying"
                 );
-                return stop(err);
+                return give_up(err, attempt);
             }
             let Some(cost) = inner.quota.take(kind) else {
                 tracing::debug!(attempt, "the client's retry quota is spent; not retrying");
-                return stop(err);
+                return give_up(err, attempt);
             };
             spent += cost;
             tracing::debug!(
@@ -441,6 +442,12 @@ impl Client {
             .map_err(Error::from_reqwest)?;
         response::decode(response).await
     }
+}
+
+/// Ends a call with `err`, noting in it and in the call's span how many attempts were made.
+fn give_up(err: Error, attempts: u32) -> Result<TagsAdded, Error> {
+    tracing::Span::current().record("attempts", attempts);
+    Err(err.with_attempts(attempts))
 }
 
 /// A checked request, ready to send (and, being cheap to clone, to send again).

@@ -90,6 +90,22 @@ impl Error {
     /// # #[cfg(feature = "fake")]
     /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
     /// ```
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
+    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let api = err.api_error().unwrap();
+    /// assert_eq!(api.status(), 429);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Decode(decode) => Some(decode.status),
@@ -236,6 +252,22 @@ impl Error {
     /// ```
     /// let err: aelyst::Error = "nope:1".parse::<aelyst::Identifier>().unwrap_err().into();
     /// assert!(!err.is_connect());
+    /// ```
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), aelyst::Error> {
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// let client = aelyst::Client::builder()
+    ///     .token("t")
+    ///     .base_url(format!("http://127.0.0.1:{port}/v1"))
+    ///     .retry_policy(aelyst::RetryPolicy::disabled())
+    ///     .build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let aelyst::Error::Transport(transport) = err else { panic!("{err:?}") };
+    /// assert!(transport.is_connect());
+    /// # Ok(())
+    /// # }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
     /// ```
     pub fn is_connect(&self) -> bool {
         match self {
@@ -395,31 +427,127 @@ pub struct ApiError {
 
 impl ApiError {
     /// The HTTP status of the response.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(1, Fault::OversizedBody { bytes: 1 << 20 });
+    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let aelyst::Error::Decode(decode) = err else { panic!("{err:?}") };
+    /// assert_eq!(decode.status(), 200);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// The `code` field of the JSON error body.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
+    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let api = err.api_error().unwrap();
+    /// assert_eq!(api.code(), Some(429));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn code(&self) -> Option<i64> {
         self.code
     }
 
     /// The `message` field of the JSON error body, as the server wrote it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
+    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let api = err.api_error().unwrap();
+    /// assert_eq!(api.message(), Some("Too Many Requests"));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
 
     /// The start of the body, when it was not the documented JSON error.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
+    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let api = err.api_error().unwrap();
+    /// assert_eq!(api.body_snippet(), None, "the body was the documented json");
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn body_snippet(&self) -> Option<&str> {
         self.body_snippet.as_deref()
     }
 
     /// The `Retry-After` header, in seconds or as an HTTP date, as a duration from now.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
+    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let api = err.api_error().unwrap();
+    /// assert_eq!(api.retry_after(), Some(std::time::Duration::from_secs(2)));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
 
     /// The `X-RateLimit-Limit` and `X-RateLimit-Remaining` headers.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
+    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let api = err.api_error().unwrap();
+    /// assert_eq!(api.rate_limit().map(|quota| quota.remaining()), Some(0));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.rate_limit
     }
@@ -479,6 +607,30 @@ impl TransportError {
 
     /// Whether the call's time budget ([`RetryPolicy::budget`](crate::RetryPolicy::budget))
     /// ran out before its next attempt could start.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use aelyst::{RetryPolicy, clock::ManualClock, fake::FakeServer};
+    /// let fake = FakeServer::start().await?;
+    /// let client = fake
+    ///     .client_builder()
+    ///     .clock(ManualClock::new())
+    ///     .retry_policy(RetryPolicy::disabled().budget(Duration::from_millis(100)))
+    ///     .build()?;
+    /// for _ in 0..5 {
+    ///     client.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
+    /// }
+    /// // A sixth call would have to wait for the next second: past its budget.
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let aelyst::Error::Timeout(timeout) = err else { panic!("{err:?}") };
+    /// assert!(timeout.is_budget_spent());
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn is_budget_spent(&self) -> bool {
         matches!(self.cause, TransportCause::BudgetSpent { .. })
     }
@@ -550,11 +702,43 @@ impl DecodeError {
     }
 
     /// The start of the body as received (lossily decoded as UTF-8).
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(1, Fault::OversizedBody { bytes: 1 << 20 });
+    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let aelyst::Error::Decode(decode) = err else { panic!("{err:?}") };
+    /// assert!(decode.body_snippet().starts_with("{\"contactId\":1"));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn body_snippet(&self) -> &str {
         &self.body_snippet
     }
 
     /// Whether the body was larger than the client reads.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aelyst::fake::{FakeServer, Fault};
+    /// let fake = FakeServer::start().await?;
+    /// fake.fail_next(1, Fault::OversizedBody { bytes: 1 << 20 });
+    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
+    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+    /// let aelyst::Error::Decode(decode) = err else { panic!("{err:?}") };
+    /// assert!(decode.is_too_large());
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     pub fn is_too_large(&self) -> bool {
         matches!(self.reason, DecodeReason::TooLarge { .. })
     }
@@ -632,6 +816,11 @@ impl InvalidInput {
     }
 
     /// What was wrong.
+    ///
+    /// ```
+    /// let err = "email:nobody".parse::<aelyst::Identifier>().unwrap_err();
+    /// assert_eq!(err.kind(), aelyst::InvalidInputKind::InvalidEmail);
+    /// ```
     pub fn kind(&self) -> InvalidInputKind {
         self.kind
     }
@@ -694,6 +883,12 @@ impl ConfigError {
     }
 
     /// What was wrong.
+    ///
+    /// ```
+    /// let err = aelyst::Client::builder().build().unwrap_err();
+    /// let aelyst::Error::InvalidConfig(config) = err else { unreachable!() };
+    /// assert_eq!(config.kind(), aelyst::ConfigErrorKind::MissingToken);
+    /// ```
     pub fn kind(&self) -> ConfigErrorKind {
         self.kind
     }

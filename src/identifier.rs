@@ -190,6 +190,12 @@ pub struct Email(String);
 
 impl Email {
     /// The address as given.
+    ///
+    /// ```
+    /// let email: aelyst::Email = "Ann@Example.com".parse()?;
+    /// assert_eq!(email.as_str(), "Ann@Example.com");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -248,6 +254,12 @@ pub struct Phone(String);
 
 impl Phone {
     /// The number as `+` and digits.
+    ///
+    /// ```
+    /// let phone: aelyst::Phone = "+60 12-123 3112".parse()?;
+    /// assert_eq!(phone.as_str(), "+60121233112");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }

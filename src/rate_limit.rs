@@ -36,11 +36,19 @@ impl RateLimit {
     }
 
     /// The number of requests allowed (`X-RateLimit-Limit`).
+    ///
+    /// ```
+    /// assert_eq!(aelyst::RateLimit::new(5, 3).limit(), 5);
+    /// ```
     pub fn limit(&self) -> u32 {
         self.limit
     }
 
     /// The number of requests left (`X-RateLimit-Remaining`).
+    ///
+    /// ```
+    /// assert_eq!(aelyst::RateLimit::new(5, 3).remaining(), 3);
+    /// ```
     pub fn remaining(&self) -> u32 {
         self.remaining
     }

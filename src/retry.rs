@@ -83,18 +83,31 @@ impl RetryPolicy {
     }
 
     /// Attempts in all, the first included; 0 is taken as 1.
+    ///
+    /// ```
+    /// let policy = aelyst::RetryPolicy::default().max_attempts(5);
+    /// assert_eq!(policy.attempts(), 5);
+    /// ```
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
     /// The bound on the first retry's wait; each further retry doubles it.
+    ///
+    /// ```
+    /// let policy = aelyst::RetryPolicy::default().base_delay(std::time::Duration::from_millis(200));
+    /// ```
     pub fn base_delay(mut self, delay: Duration) -> Self {
         self.base_delay = delay;
         self
     }
 
     /// The longest wait the back-off computes. A server's `Retry-After` may ask for more.
+    ///
+    /// ```
+    /// let policy = aelyst::RetryPolicy::default().max_delay(std::time::Duration::from_secs(5));
+    /// ```
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
@@ -102,12 +115,20 @@ impl RetryPolicy {
 
     /// The total time one call may take: every attempt, every wait between attempts and every
     /// hold by the client's rate limiter. Each attempt's timeout is cut to what is left.
+    ///
+    /// ```
+    /// let policy = aelyst::RetryPolicy::default().budget(std::time::Duration::from_secs(10));
+    /// ```
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = budget;
         self
     }
 
     /// Whether a 449 ("queued; try again in a few minutes") is retried within the call.
+    ///
+    /// ```
+    /// let policy = aelyst::RetryPolicy::default().retry_queued(true);
+    /// ```
     pub fn retry_queued(mut self, retry: bool) -> Self {
         self.retry_queued = retry;
         self
