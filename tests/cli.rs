@@ -107,6 +107,20 @@ fn failed_rows(path: &Path) -> Vec<(u64, String, String)> {
         .collect()
 }
 
+/// `aelyst tags add --file INPUT --failed FAILED EXTRA…` against the fake.
+async fn add_file(fake: &FakeServer, input: &Path, failed: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "tags",
+        "add",
+        "--file",
+        input.to_str().unwrap(),
+        "--failed",
+        failed.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    aelyst(fake, &args, None).await
+}
+
 /// Flags that keep waits short: the process runs in real time.
 const FAST: [&str; 4] = ["--retry-delay", "5", "--queued-delay", "20"];
 
@@ -145,23 +159,7 @@ async fn a_thousand_rows_with_faults_end_with_every_row_accounted_for() {
     let input = scratch.file("contacts.csv", &csv);
     let failed = scratch.path("failed.csv");
 
-    let out = aelyst(
-        &fake,
-        &[
-            &[
-                "tags",
-                "add",
-                "--file",
-                input.to_str().unwrap(),
-                "--failed",
-                failed.to_str().unwrap(),
-            ],
-            &FAST[..],
-        ]
-        .concat(),
-        None,
-    )
-    .await;
+    let out = add_file(&fake, &input, &failed, &FAST).await;
 
     let failed_lines: BTreeSet<u64> = failed_rows(&failed)
         .iter()
@@ -208,19 +206,7 @@ async fn malformed_rows_go_to_the_failed_file_and_the_run_goes_on() {
     );
     let failed = scratch.path("failed.csv");
 
-    let out = aelyst(
-        &fake,
-        &[
-            "tags",
-            "add",
-            "--file",
-            input.to_str().unwrap(),
-            "--failed",
-            failed.to_str().unwrap(),
-        ],
-        None,
-    )
-    .await;
+    let out = add_file(&fake, &input, &failed, &[]).await;
 
     assert_eq!(out.code, 1, "{}", out.stderr);
     let rows = failed_rows(&failed);
@@ -255,39 +241,17 @@ async fn re_running_with_the_failed_file_resumes() {
     let failed = scratch.path("failed.csv");
     let failed_again = scratch.path("failed-again.csv");
 
-    let first = aelyst(
+    let first = add_file(
         &fake,
-        &[
-            "tags",
-            "add",
-            "--file",
-            input.to_str().unwrap(),
-            "--failed",
-            failed.to_str().unwrap(),
-            "--max-attempts",
-            "1",
-            "--concurrency",
-            "1",
-        ],
-        None,
+        &input,
+        &failed,
+        &["--max-attempts", "1", "--concurrency", "1"],
     )
     .await;
     assert_eq!(first.code, 1, "{}", first.stderr);
     assert_eq!(failed_rows(&failed).len(), 7);
 
-    let second = aelyst(
-        &fake,
-        &[
-            "tags",
-            "add",
-            "--file",
-            failed.to_str().unwrap(),
-            "--failed",
-            failed_again.to_str().unwrap(),
-        ],
-        None,
-    )
-    .await;
+    let second = add_file(&fake, &failed, &failed_again, &[]).await;
 
     assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
     assert!(failed_rows(&failed_again).is_empty());
