@@ -165,7 +165,7 @@ impl BulkTagger {
         let start = move |(key, identifier, tags): (K, Identifier, T)| -> Pending<K> {
             let settings = settings.clone();
             let permits = permits.clone();
-            let tags: Result<Vec<String>, _> = tags::checked_unique(tags);
+            let tags: Result<Vec<String>, _> = tags::check_tags(tags);
             Box::pin(async move { settings.tag(key, identifier, tags, &permits).await })
         };
         BulkStream {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{self, HeaderValue};
@@ -354,7 +354,7 @@ impl Client {
             attempt += 1;
             let sent = clock.now();
             let result = self.attempt(&request, inner.timeout.min(left)).await;
-            self.learn(key, clock.now().saturating_duration_since(sent), &result);
+            self.learn(key, sent, clock.now(), &result);
             let err = match result {
                 Ok(done) => {
                     inner.quota.succeeded(spent);
@@ -394,8 +394,15 @@ impl Client {
         }
     }
 
-    /// Tells the rate limiter and the caller's hook what a response said of the quota.
-    fn learn(&self, key: Option<u64>, round_trip: Duration, result: &Result<TagsAdded, Error>) {
+    /// Tells the rate limiter and the caller's hook what a response, sent at `sent` and
+    /// answered at `answered`, said of the quota.
+    fn learn(
+        &self,
+        key: Option<u64>,
+        sent: Instant,
+        answered: Instant,
+        result: &Result<TagsAdded, Error>,
+    ) {
         let inner = &*self.inner;
         let (rate_limit, refused, retry_after) = match result {
             Ok(done) => (done.rate_limit(), false, None),
@@ -414,8 +421,8 @@ impl Client {
         if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
             limiter.observe(
                 key,
-                inner.clock.now(),
-                round_trip,
+                answered,
+                answered.saturating_duration_since(sent),
                 rate_limit,
                 refused,
                 retry_after,

@@ -73,14 +73,6 @@ where
     I: IntoIterator,
     I::Item: Into<String>,
 {
-    checked_unique(tags)
-}
-
-pub(crate) fn checked_unique<I>(tags: I) -> Result<Vec<String>, InvalidInput>
-where
-    I: IntoIterator,
-    I::Item: Into<String>,
-{
     let mut kept: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (index, tag) in tags.into_iter().enumerate() {
@@ -157,15 +149,15 @@ mod tests {
     }
 
     #[test]
-    fn checked_unique_keeps_any_number_of_distinct_tags() {
+    fn check_tags_keeps_any_number_of_distinct_tags() {
         let many: Vec<String> = (0..25).map(|i| format!("t{}", i % 20)).collect();
-        assert_eq!(checked_unique(many).unwrap().len(), 20);
+        assert_eq!(check_tags(many).unwrap().len(), 20);
         assert_eq!(
-            checked_unique(Vec::<String>::new()).unwrap_err().kind(),
+            check_tags(Vec::<String>::new()).unwrap_err().kind(),
             InvalidInputKind::NoTags
         );
         assert_eq!(
-            checked_unique(["a", ""]).unwrap_err().kind(),
+            check_tags(["a", ""]).unwrap_err().kind(),
             InvalidInputKind::InvalidTag
         );
     }
