@@ -429,6 +429,49 @@ async fn exit_codes_say_what_went_wrong() {
 }
 
 #[tokio::test]
+async fn after_a_401_every_row_is_kept_with_its_tags() {
+    let fake = FakeServer::start().await.unwrap();
+    let scratch = Scratch::new("refused");
+    let rows: String = (1..=1000).map(|id| format!("id:{id},own\n")).collect();
+    let input = scratch.file("contacts.csv", &format!("identifier,tags\n{rows}"));
+    let failed = scratch.path("failed.csv");
+
+    let out = run(
+        &[
+            "tags",
+            "add",
+            "--file",
+            input.to_str().unwrap(),
+            "--failed",
+            failed.to_str().unwrap(),
+            "--tag",
+            "imported",
+        ],
+        None,
+        &[
+            ("AELYST_API_TOKEN", "wrong"),
+            ("AELYST_BASE_URL", fake.base_url()),
+        ],
+    )
+    .await;
+
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let mut reader = csv::Reader::from_path(&failed).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1000, "every row is accounted for");
+    // Rows sent before the first 401 came back, and rows read after it that were never sent,
+    // both keep the --tag tags, so that re-running the failed file adds them.
+    assert!(rows.iter().any(|r| r[3].starts_with("unauthorized")));
+    assert!(rows.iter().any(|r| r[3].starts_with("not sent")));
+    assert!(
+        rows.iter().all(|r| &r[1] == "own;imported"),
+        "{:?}",
+        rows.iter().find(|r| &r[1] != "own;imported")
+    );
+    assert!(fake.request_count() < 1000, "sending stopped");
+}
+
+#[tokio::test]
 async fn the_token_can_come_from_a_file() {
     let fake = FakeServer::start().await.unwrap();
     let scratch = Scratch::new("token");

@@ -42,17 +42,17 @@ pub struct Row {
 }
 
 impl Row {
-    /// The row's identifier and its tags plus the extra ones, or why they cannot be sent.
-    pub fn checked(&self, extra_tags: &[String]) -> Result<(Identifier, Vec<String>), String> {
+    /// The row's identifier, or why the row cannot be sent. The tags themselves are checked
+    /// by the bulk run (or by `--dry-run`), which names a bad one.
+    pub fn identifier(&self) -> Result<Identifier, String> {
         if let Some(problem) = &self.problem {
             return Err(problem.clone());
         }
         let identifier: Identifier = self.identifier.parse().map_err(|e| format!("{e}"))?;
-        let tags: Vec<String> = self.tags.iter().chain(extra_tags).cloned().collect();
-        if tags.is_empty() {
+        if self.tags.is_empty() {
             return Err("no tags: the row has none and no --tag was given".into());
         }
-        Ok((identifier, tags))
+        Ok(identifier)
     }
 }
 

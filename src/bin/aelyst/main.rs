@@ -243,52 +243,38 @@ async fn add_from_file(cli: &Cli, args: &AddArgs, file: &str) -> u8 {
     let reader_run = run.clone();
     let reader = std::thread::spawn(move || {
         let mut valid = 0u64;
-        let result = source.read(|row: Row| {
+        let result = source.read(|mut row: Row| {
             let run = &reader_run;
+            // The row's tags and the --tag ones, once: what is sent and what a failed row keeps,
+            // so that re-running the failed file adds the same tags.
+            row.tags.extend(extra_tags.iter().cloned());
+            let refuse = |reason, message: &str| {
+                run.failures()
+                    .record(row.line, &row.identifier, &row.tags, reason, message);
+                run.progress.inc(1);
+                true
+            };
             if run.stop.load(Ordering::Acquire) {
-                let message = "not sent: the api refused the token";
-                run.failures().record(
-                    row.line,
-                    &row.identifier,
-                    &row.tags,
-                    "not sent (401)",
-                    message,
-                );
+                return refuse("not sent (401)", "not sent: the api refused the token");
+            }
+            let identifier = match row.identifier() {
+                Ok(identifier) => identifier,
+                Err(problem) => return refuse("invalid row", &problem),
+            };
+            if dry_run {
+                // Nothing is sent, so the tags are checked here as the bulk run would.
+                if let Err(invalid) = aelyst::check_tags(row.tags.iter().cloned()) {
+                    return refuse("invalid row", &invalid.to_string());
+                }
+                valid += 1;
                 run.progress.inc(1);
                 return true;
             }
-            let checked = row.checked(&extra_tags).and_then(|(identifier, tags)| {
-                aelyst::check_tags(tags.clone())
-                    .map(|_| (identifier, tags))
-                    .map_err(|e| e.to_string())
-            });
-            match checked {
-                Ok(_) if dry_run => {
-                    valid += 1;
-                    run.progress.inc(1);
-                    true
-                }
-                Ok((identifier, tags)) => {
-                    let key = RowKey {
-                        line: row.line,
-                        tags: tags.clone(),
-                    };
-                    rows_tx.blocking_send((key, identifier, tags)).is_ok()
-                }
-                Err(problem) => {
-                    let mut tags = row.tags.clone();
-                    tags.extend(extra_tags.iter().cloned());
-                    run.failures().record(
-                        row.line,
-                        &row.identifier,
-                        &tags,
-                        "invalid row",
-                        &problem,
-                    );
-                    run.progress.inc(1);
-                    true
-                }
-            }
+            let key = RowKey {
+                line: row.line,
+                tags: row.tags.clone(),
+            };
+            rows_tx.blocking_send((key, identifier, row.tags)).is_ok()
         });
         (result, valid)
     });
