@@ -17,6 +17,14 @@ async fn answer(template: ResponseTemplate) -> Result<aelyst::TagsAdded, Error> 
     client(&server).add_tags(&Identifier::id(1), ["x"]).await
 }
 
+/// One attempt against a hand-rolled server, which is expected to fail.
+async fn call(base_url: &str) -> Error {
+    client_with_timeout(base_url, Duration::from_secs(30))
+        .add_tags(&Identifier::id(1), ["x"])
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn an_error_status_with_an_html_body_keeps_a_snippet() {
     let html = "<html><body><h1>502 Bad Gateway</h1></body></html>";
@@ -139,10 +147,7 @@ async fn an_endless_body_is_read_only_up_to_the_cap() {
     })
     .await;
 
-    let err = client_with_timeout(&base_url, Duration::from_secs(30))
-        .add_tags(&Identifier::id(1), ["x"])
-        .await
-        .unwrap_err();
+    let err = call(&base_url).await;
 
     let Error::Decode(decode) = &err else {
         panic!("{err:?}")
@@ -158,10 +163,7 @@ async fn a_connection_closed_without_an_answer_is_a_transport_error() {
     })
     .await;
 
-    let err = client_with_timeout(&base_url, Duration::from_secs(30))
-        .add_tags(&Identifier::id(1), ["x"])
-        .await
-        .unwrap_err();
+    let err = call(&base_url).await;
 
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
     assert!(err.is_retryable());
@@ -181,10 +183,7 @@ async fn a_connection_closed_mid_body_is_a_transport_error() {
     })
     .await;
 
-    let err = client_with_timeout(&base_url, Duration::from_secs(30))
-        .add_tags(&Identifier::id(1), ["x"])
-        .await
-        .unwrap_err();
+    let err = call(&base_url).await;
 
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
 }
@@ -197,10 +196,7 @@ async fn garbage_instead_of_http_is_a_transport_error() {
     })
     .await;
 
-    let err = client_with_timeout(&base_url, Duration::from_secs(30))
-        .add_tags(&Identifier::id(1), ["x"])
-        .await
-        .unwrap_err();
+    let err = call(&base_url).await;
 
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
 }
