@@ -337,24 +337,31 @@ impl Client {
                 attempts,
             )
         };
+        // The clock is read once per step and the reading passed on: on a fast path every
+        // read shows.
+        let mut now = started;
         loop {
             if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
-                if let Err(hold) = limiter.acquire(key, clock, deadline).await {
-                    tracing::debug!(
-                        hold_ms = hold.as_millis() as u64,
-                        "the rate limiter's hold would pass the budget"
-                    );
-                    return out_of_time(last_error, attempt);
+                match limiter.acquire(key, clock, now, deadline).await {
+                    Ok(released) => now = released,
+                    Err(hold) => {
+                        tracing::debug!(
+                            hold_ms = hold.as_millis() as u64,
+                            "the rate limiter's hold would pass the budget"
+                        );
+                        return out_of_time(last_error, attempt);
+                    }
                 }
             }
-            let left = deadline.saturating_duration_since(clock.now());
+            let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
                 return out_of_time(last_error, attempt);
             }
             attempt += 1;
-            let sent = clock.now();
+            let sent = now;
             let result = self.attempt(&request, inner.timeout.min(left)).await;
-            self.learn(key, sent, clock.now(), &result);
+            now = clock.now();
+            self.learn(key, sent, now, &result);
             let err = match result {
                 Ok(done) => {
                     inner.quota.succeeded(spent);
@@ -369,7 +376,7 @@ impl Client {
                 tracing::debug!(attempt, status = err.status(), error = %err, "attempt failed; not retrying");
                 return give_up(err, attempt);
             };
-            if clock.now() + delay > deadline {
+            if now + delay > deadline {
                 tracing::debug!(
                     attempt,
                     delay_ms = delay.as_millis() as u64,
@@ -390,6 +397,7 @@ impl Client {
                 "attempt failed; retrying"
             );
             clock.sleep(delay).await;
+            now = clock.now();
             last_error = Some(err);
         }
     }

@@ -7,7 +7,9 @@
 //! earliest slot at which no window of a second plus a margin would hold more than `limit` of
 //! them.
 //! Slots are handed out in the order requests ask, under a lock that is never held across a
-//! wait, so the limiter can neither deadlock nor starve a request.
+//! wait, so the limiter can neither deadlock nor starve a request. Paths are spread over
+//! shards, each with a lock of its own, so that tasks on different paths rarely wait for each
+//! other, and growing a table or forgetting its idle paths stalls only a shard's share.
 //!
 //! It learns from every response: `X-RateLimit-Limit` replaces the limit (5 until told
 //! otherwise), an `X-RateLimit-Remaining` lower than its own count means that others share the
@@ -17,6 +19,7 @@
 use std::collections::VecDeque;
 use std::collections::hash_map::{Entry, HashMap, RandomState};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -46,27 +49,94 @@ const GLOBAL_WINDOW: Duration = Duration::from_secs(1);
 /// How long a path is held after a 429 that did not say how long to wait.
 const DEFAULT_HOLD: Duration = Duration::from_secs(1);
 
-/// How many expired paths one request may forget: enough to keep up with any rate (each
-/// request adds at most one), few enough that no request pays for many.
-const FORGET_PER_REQUEST: usize = 4;
+/// How many shards the paths are spread over: enough that the tasks of a busy service rarely
+/// meet on one lock, few enough to cost nothing worth mentioning when idle (about 4 KiB).
+const SHARDS: usize = 32;
 
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    state: Mutex<State>,
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    /// The caller's ceiling across all paths, if any. Taken while holding a shard's lock and
+    /// never the other way round, so the two cannot deadlock.
+    global: Option<Mutex<Window>>,
+    /// See [`MIN_MARGIN`]; in nanoseconds, shared by every path.
+    margin: AtomicU64,
     hasher: RandomState,
 }
 
-#[derive(Debug)]
-struct State {
+/// Keeps each shard's lock on a cache line of its own, so that two cores taking neighbouring
+/// locks do not slow each other down.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+#[derive(Debug, Default)]
+struct Shard {
     /// Keyed by a hash of method and path, so that finding a path never allocates. Two paths
     /// whose hashes collide would share a quota: slower, never wrong.
-    paths: HashMap<u64, PathQuota, BuildHasherDefault<KeyHasher>>,
-    /// Paths in the order of their last slot, so that idle ones are forgotten a few at a time
-    /// as they expire, never in one long pass that would stall every caller.
-    expiry: VecDeque<(Instant, u64)>,
-    global: Option<Window>,
-    /// See [`MIN_MARGIN`].
-    margin: Duration,
+    paths: HashMap<u64, Path, BuildHasherDefault<KeyHasher>>,
+    /// When idle paths were last forgotten. A shard forgets them in one pass once per window,
+    /// which costs each request about one entry's glance. Forgetting paths one by one as they
+    /// expired cost each request three more memory reads, each likely a cache miss on a busy
+    /// client.
+    swept_at: Option<Instant>,
+}
+
+/// What the limiter knows of a path. Most paths see one request in a window (a bulk run tags
+/// each contact once), so that case is kept in the table itself: small entries keep the table
+/// of a busy client in the CPU's caches, where a miss on every request would cost more than
+/// the rest of the limiter. A path with more to remember gets a quota of its own.
+#[derive(Debug, Default)]
+struct Path {
+    /// The path's one slot, while `quota` is `None`.
+    once: Option<Instant>,
+    quota: Option<Box<PathQuota>>,
+}
+
+impl Path {
+    fn once(slot: Instant) -> Self {
+        Self {
+            once: Some(slot),
+            quota: None,
+        }
+    }
+
+    /// The path's full quota, made from its one slot when it has no more yet.
+    fn quota(&mut self) -> &mut PathQuota {
+        let once = self.once.take();
+        self.quota.get_or_insert_with(|| {
+            let mut window = Window::new(DOCUMENTED_LIMIT);
+            window.sent.extend(once);
+            Box::new(PathQuota {
+                window,
+                held_until: None,
+            })
+        })
+    }
+
+    fn held_until(&self) -> Option<Instant> {
+        self.quota.as_ref().and_then(|quota| quota.held_until)
+    }
+
+    /// Requests that have left (not slots still ahead) within the window ending now.
+    fn sent_within(&self, span: Duration, now: Instant) -> u32 {
+        match &self.quota {
+            Some(quota) => quota.window.sent_within(span, now),
+            None => u32::from(
+                self.once
+                    .is_some_and(|at| at <= now && now.saturating_duration_since(at) < span),
+            ),
+        }
+    }
+
+    /// Whether forgetting this path would lose anything: a hold still running, or sends still
+    /// inside the window.
+    fn busy(&self, now: Instant, span: Duration) -> bool {
+        match &self.quota {
+            Some(quota) => quota.busy(now, span),
+            None => self.once.is_some_and(|at| at + span > now),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -128,11 +198,11 @@ impl Window {
     }
 }
 
-/// How many send times a path keeps without allocating: more than the API's documented 5.
+/// How many send times a quota keeps without allocating again: more than the API's documented 5.
 const INLINE: usize = 8;
 
-/// Send times, oldest first: inline up to [`INLINE`], so that a new path costs no allocation;
-/// a larger learned limit spills them to the heap.
+/// Send times, oldest first: inline up to [`INLINE`], so that a quota costs one allocation; a
+/// larger learned limit spills them to the heap.
 #[derive(Debug)]
 enum Times {
     /// The first `len` entries are `Some`.
@@ -167,6 +237,12 @@ impl Times {
 
     fn front(&self) -> Option<Instant> {
         self.get(0)
+    }
+
+    fn extend(&mut self, times: impl IntoIterator<Item = Instant>) {
+        for time in times {
+            self.push_back(time);
+        }
     }
 
     fn back(&self) -> Option<Instant> {
@@ -214,12 +290,9 @@ impl Times {
 impl Limiter {
     pub(crate) fn new(global_per_second: Option<u32>) -> Self {
         Self {
-            state: Mutex::new(State {
-                paths: HashMap::default(),
-                expiry: VecDeque::new(),
-                global: global_per_second.map(Window::new),
-                margin: MIN_MARGIN,
-            }),
+            shards: (0..SHARDS).map(|_| Padded::default()).collect(),
+            global: global_per_second.map(|limit| Mutex::new(Window::new(limit))),
+            margin: AtomicU64::new(nanos(MIN_MARGIN)),
             hasher: RandomState::new(),
         }
     }
@@ -228,84 +301,92 @@ impl Limiter {
         self.hasher.hash_one((method, path))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Every change under this lock leaves the state consistent, so a panic elsewhere
-        // cannot poison it in a way that matters.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn shard(&self, key: u64) -> MutexGuard<'_, Shard> {
+        // Bits the shard's own table does not use for its buckets (the low ones) or its tags
+        // (the top seven), so that keys in one shard stay as spread out as any.
+        let index = (key >> 32) as usize % SHARDS;
+        lock(&self.shards[index].0)
     }
 
-    /// Waits for a slot on `key`. Fails with the hold that would have been needed when the slot
-    /// comes after `deadline`; no slot is taken then.
+    fn margin(&self) -> Duration {
+        Duration::from_nanos(self.margin.load(Ordering::Relaxed))
+    }
+
+    /// Waits for a slot on `key`, asking at `now` by `clock`, and returns the time it let the
+    /// request go. Fails with the hold that would have been needed when the slot comes after
+    /// `deadline`; no slot is taken then.
     pub(crate) async fn acquire(
         &self,
         key: u64,
         clock: &dyn Clock,
+        mut now: Instant,
         deadline: Instant,
-    ) -> Result<(), Duration> {
+    ) -> Result<Instant, Duration> {
         loop {
-            let now = clock.now();
             let slot = self.reserve(key, now, deadline)?;
             if slot <= now {
-                return Ok(());
+                return Ok(now);
             }
             tracing::debug!(
                 hold_ms = (slot - now).as_millis() as u64,
                 "rate limiter holding the request"
             );
             clock.sleep(slot - now).await;
+            now = clock.now();
             // A 429 that came in meanwhile may hold the path past the slot: ask again.
-            if !self.held_at(key, clock.now()) {
-                return Ok(());
+            if !self.held_at(key, now) {
+                return Ok(now);
             }
         }
     }
 
     fn reserve(&self, key: u64, now: Instant, deadline: Instant) -> Result<Instant, Duration> {
-        let mut state = self.lock();
-        let State {
-            paths,
-            expiry,
-            global,
-            margin,
-        } = &mut *state;
-        let span = SECOND + *margin;
-        forget_expired(paths, expiry, now, span);
-        let quota = match paths.entry(key) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(PathQuota {
-                window: Window::new(DOCUMENTED_LIMIT),
-                held_until: None,
-            }),
+        let span = SECOND + self.margin();
+        let mut shard = self.shard(key);
+        let Shard { paths, swept_at } = &mut *shard;
+        forget_idle(paths, swept_at, now, span);
+        let mut global = self.global.as_ref().map(lock);
+        let global_earliest = global.as_ref().and_then(|g| g.earliest(GLOBAL_WINDOW));
+        let slot = match paths.entry(key) {
+            // A path's first request waits for nothing but the ceiling.
+            Entry::Vacant(entry) => {
+                let slot = global_earliest.map_or(now, |earliest| earliest.max(now));
+                if slot > deadline {
+                    return Err(slot - now);
+                }
+                entry.insert(Path::once(slot));
+                slot
+            }
+            Entry::Occupied(entry) => {
+                let quota = entry.into_mut().quota();
+                let slot = [
+                    Some(now),
+                    quota.held_until,
+                    quota.window.earliest(span),
+                    global_earliest,
+                ]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(now);
+                if slot > deadline {
+                    return Err(slot - now);
+                }
+                quota.window.push(slot);
+                slot
+            }
         };
-        let slot = [
-            Some(now),
-            quota.held_until,
-            quota.window.earliest(span),
-            global.as_ref().and_then(|g| g.earliest(GLOBAL_WINDOW)),
-        ]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(now);
-        if slot > deadline {
-            return Err(slot - now);
-        }
-        quota.window.push(slot);
-        if let Some(global) = global {
+        if let Some(global) = &mut global {
             global.push(slot);
         }
-        expiry.push_back((slot, key));
         Ok(slot)
     }
 
     fn held_at(&self, key: u64, now: Instant) -> bool {
-        let state = self.lock();
-        state
+        self.shard(key)
             .paths
             .get(&key)
-            .and_then(|quota| quota.held_until)
+            .and_then(Path::held_until)
             .is_some_and(|until| until > now)
     }
 
@@ -319,17 +400,37 @@ impl Limiter {
         refused: bool,
         retry_after: Option<Duration>,
     ) {
-        let mut state = self.lock();
         // Up at once to a longer round trip; down by an eighth per answer, so that one quick
         // answer does not undo what a slow one taught.
-        let decayed = state.margin - state.margin / 8;
-        state.margin = round_trip.max(decayed).clamp(MIN_MARGIN, MAX_MARGIN);
-        let span = SECOND + state.margin;
-        let quota = state.paths.entry(key).or_insert_with(|| PathQuota {
-            window: Window::new(DOCUMENTED_LIMIT),
-            held_until: None,
-        });
-        if let Some(rate_limit) = rate_limit.filter(|r| r.limit() > 0) {
+        let learn = |margin: u64| {
+            let decayed = margin - margin / 8;
+            Some(nanos(
+                round_trip
+                    .max(Duration::from_nanos(decayed))
+                    .clamp(MIN_MARGIN, MAX_MARGIN),
+            ))
+        };
+        let previous = self
+            .margin
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, learn)
+            .unwrap_or_else(|unchanged| unchanged);
+        let span = SECOND + Duration::from_nanos(learn(previous).unwrap_or(previous));
+        let rate_limit = rate_limit.filter(|r| r.limit() > 0);
+        let mut shard = self.shard(key);
+        let paths = &mut shard.paths;
+        let known = paths.get(&key);
+        // Most answers only confirm what the limiter already counts: the path then stays as
+        // small as it is, or unknown.
+        let news = refused
+            || rate_limit.is_some_and(|r| {
+                let ours = known.map_or(0, |path| path.sent_within(span, now));
+                r.limit() != DOCUMENTED_LIMIT || r.limit().saturating_sub(r.remaining()) > ours
+            });
+        if !news && known.is_none_or(|path| path.quota.is_none()) {
+            return;
+        }
+        let quota = paths.entry(key).or_default().quota();
+        if let Some(rate_limit) = rate_limit {
             if rate_limit.limit() != quota.window.limit {
                 quota.window.set_limit(rate_limit.limit());
             }
@@ -354,25 +455,32 @@ impl Limiter {
     }
 }
 
-/// Forgets up to [`FORGET_PER_REQUEST`] paths whose last slot has left the window and that
-/// hold nothing back any more. A path used again since it was queued is queued again later,
-/// so its old entry is only skipped.
-fn forget_expired(
-    paths: &mut HashMap<u64, PathQuota, BuildHasherDefault<KeyHasher>>,
-    expiry: &mut VecDeque<(Instant, u64)>,
+/// Every change under the limiter's locks leaves its state consistent, so a panic elsewhere
+/// cannot poison them in a way that matters.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A duration in whole nanoseconds; the margins here are at most a second.
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Forgets the paths that hold nothing back any more (no hold running, no send inside the
+/// window), once a window has passed since this was last done. What a path holds back lasts
+/// at least a window, so none is forgotten early.
+fn forget_idle(
+    paths: &mut HashMap<u64, Path, BuildHasherDefault<KeyHasher>>,
+    swept_at: &mut Option<Instant>,
     now: Instant,
     span: Duration,
 ) {
-    for _ in 0..FORGET_PER_REQUEST {
-        match expiry.front() {
-            Some(&(slot, key)) if slot + span <= now => {
-                expiry.pop_front();
-                if paths.get(&key).is_some_and(|quota| !quota.busy(now, span)) {
-                    paths.remove(&key);
-                }
-            }
-            _ => return,
-        }
+    let swept = swept_at.get_or_insert(now);
+    if now.saturating_duration_since(*swept) >= span {
+        paths.retain(|_, path| path.busy(now, span));
+        *swept = now;
     }
 }
 
@@ -542,29 +650,61 @@ mod tests {
         );
     }
 
+    /// Keys that all fall in the first shard.
+    fn one_shard_keys() -> impl Iterator<Item = u64> {
+        (1..).map(|i: u64| i * SHARDS as u64 * (1 << 32))
+    }
+
     #[test]
-    fn idle_paths_are_forgotten_a_few_at_a_time() {
+    fn idle_paths_are_forgotten_once_a_window() {
         let limiter = Limiter::new(None);
         let now = Instant::now();
-        for i in 0..100 {
+        let mut keys = one_shard_keys();
+        for key in keys.by_ref().take(100) {
+            slots(&limiter, key, now, 1);
+        }
+        let mut request_at = |at: Instant| {
+            let key = keys.next().unwrap();
+            limiter.reserve(key, at, at + FAR).unwrap();
+            limiter.shard(0).paths.len()
+        };
+        assert_eq!(
+            request_at(now + PATH_WINDOW / 2),
+            101,
+            "all still in the window"
+        );
+        // A window after the first: only the paths of the last window are left.
+        assert_eq!(request_at(now + PATH_WINDOW), 2);
+        assert_eq!(
+            request_at(now + PATH_WINDOW * 3 / 2),
+            3,
+            "not swept again yet"
+        );
+        assert_eq!(request_at(now + PATH_WINDOW * 4), 1);
+    }
+
+    #[test]
+    fn paths_spread_over_the_shards() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        for i in 0..SHARDS * 64 {
             slots(&limiter, limiter.key("POST", &format!("/{i}")), now, 1);
         }
-        let later = now + PATH_WINDOW;
-        for i in 0..20 {
-            let key = limiter.key("POST", &format!("/new{i}"));
-            limiter.reserve(key, later, later + FAR).unwrap();
-        }
-        // Each request forgot up to four expired paths, and kept its own.
-        let state = limiter.lock();
-        assert_eq!(state.paths.len(), 100 + 20 - 20 * FORGET_PER_REQUEST);
-        assert_eq!(state.expiry.len(), 100 + 20 - 20 * FORGET_PER_REQUEST);
+        let sizes: Vec<usize> = limiter
+            .shards
+            .iter()
+            .map(|s| lock(&s.0).paths.len())
+            .collect();
+        assert_eq!(sizes.iter().sum::<usize>(), SHARDS * 64);
+        assert!(sizes.iter().all(|&n| n > 16), "{sizes:?}");
     }
 
     #[test]
     fn a_path_in_use_is_not_forgotten() {
         let limiter = Limiter::new(None);
         let now = Instant::now();
-        let key = limiter.key("POST", "/busy");
+        // In the shard the others will go to, where they would forget it if they could.
+        let key = 0;
         slots(&limiter, key, now, 5);
         limiter.observe(
             key,
@@ -574,14 +714,91 @@ mod tests {
             true,
             Some(Duration::from_secs(10)),
         );
-        let later = now + PATH_WINDOW * 2;
-        for i in 0..10 {
-            let other = limiter.key("POST", &format!("/{i}"));
+        let others: Vec<u64> = one_shard_keys().take(3).collect();
+        for (n, &other) in others.iter().enumerate() {
+            let later = now + PATH_WINDOW * n as u32;
             limiter.reserve(other, later, later + FAR).unwrap();
         }
+        let shard = limiter.shard(key);
         assert!(
-            limiter.lock().paths.contains_key(&key),
+            !shard.paths.contains_key(&others[0]),
+            "idle paths were forgotten"
+        );
+        assert!(
+            shard.paths.contains_key(&key),
             "its 429 hold is still running"
+        );
+    }
+
+    #[test]
+    fn a_path_used_once_stays_small_until_it_has_more_to_remember() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let key = 7;
+        slots(&limiter, key, now, 1);
+        // An answer that only confirms the limiter's own count changes nothing.
+        limiter.observe(
+            key,
+            now,
+            Duration::ZERO,
+            Some(RateLimit::new(5, 4)),
+            false,
+            None,
+        );
+        assert!(limiter.shard(key).paths[&key].quota.is_none());
+        slots(&limiter, key, now, 1);
+        let shard = limiter.shard(key);
+        let quota = shard.paths[&key]
+            .quota
+            .as_ref()
+            .expect("a second slot needs a quota");
+        assert_eq!(quota.window.sent.len(), 2);
+    }
+
+    #[test]
+    fn an_answer_that_teaches_nothing_does_not_bring_back_a_forgotten_path() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        limiter.observe(
+            7,
+            now,
+            Duration::ZERO,
+            Some(RateLimit::new(5, 5)),
+            false,
+            None,
+        );
+        assert!(limiter.shard(7).paths.is_empty());
+    }
+
+    #[test]
+    fn a_held_path_is_forgotten_once_its_hold_is_over() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        // Refused with no slot of its own in the table (its answer came late).
+        let key = 0;
+        limiter.observe(
+            key,
+            now,
+            Duration::ZERO,
+            None,
+            true,
+            Some(Duration::from_secs(3)),
+        );
+        let mut others = one_shard_keys();
+        let mut request_at = |at: Instant| {
+            let other = others.next().unwrap();
+            limiter.reserve(other, at, at + FAR).unwrap();
+        };
+        request_at(now + PATH_WINDOW);
+        request_at(now + PATH_WINDOW * 2);
+        assert!(
+            limiter.shard(key).paths.contains_key(&key),
+            "still held, so kept"
+        );
+        request_at(now + Duration::from_secs(3) + PATH_WINDOW);
+        assert!(
+            !limiter.shard(key).paths.contains_key(&key),
+            "the hold is over"
         );
     }
 
@@ -647,9 +864,9 @@ mod tests {
         for _ in 0..100 {
             limiter.observe(key, now, Duration::ZERO, None, false, None);
         }
-        assert_eq!(limiter.lock().margin, MIN_MARGIN);
+        assert_eq!(limiter.margin(), MIN_MARGIN);
         limiter.observe(key, now, Duration::from_secs(30), None, false, None);
-        assert_eq!(limiter.lock().margin, MAX_MARGIN);
+        assert_eq!(limiter.margin(), MAX_MARGIN);
     }
 
     #[tokio::test]
@@ -659,7 +876,7 @@ mod tests {
         let key = limiter.key("POST", "/a");
         for _ in 0..6 {
             limiter
-                .acquire(key, &clock, clock.now() + FAR)
+                .acquire(key, &clock, clock.now(), clock.now() + FAR)
                 .await
                 .unwrap();
         }
