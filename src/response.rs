@@ -113,7 +113,10 @@ struct ErrorBody {
 pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Error> {
     let status = response.status();
     let rate_limit = headers::rate_limit(response.headers());
-    let retry_after = headers::retry_after(response.headers(), SystemTime::now());
+    // Only an error waits; a success has no use for the header, nor for the time it needs.
+    let retry_after = (!status.is_success())
+        .then(|| headers::retry_after(response.headers(), SystemTime::now()))
+        .flatten();
     let (body, complete) = read_capped(response).await?;
 
     if status.is_success() {
