@@ -1,25 +1,33 @@
 //! What the typed client costs over the hand-written call it replaces: the same Add tags
-//! request sent by a raw `hyper` client (the floor), a raw `reqwest::Client`, and
-//! `aelyst::Client::add_tags` with its defaults (retries and rate limiter on), against a
-//! minimal local server that answers `{"contactId": 1}` at once.
+//! request sent by a raw `hyper` client (the floor), a raw `reqwest::Client` as most code
+//! calls it (no timeout), the same with the timeout aelyst sets by default, and
+//! `aelyst::Client::add_tags` with its defaults (retries and rate limiter on) and with its rate
+//! limiter off, against a minimal local server that answers `{"contactId": 1}` at once.
 //!
 //! ```text
 //! cargo bench --bench overhead
-//! cargo bench --bench overhead -- 40000 40  # requests per client and concurrency, rounds
+//! cargo bench --bench overhead -- 80000 40  # requests per client at concurrency 1, rounds
+//! cargo bench --bench overhead -- --only=aelyst  # one client alone, network only, for a profiler
 //! ```
 //!
-//! The three are interleaved in rounds so that machine noise hits them alike; figures are
-//! medians over rounds. Allocations are counted on the client's threads only (the server runs
-//! on threads of its own). Each request goes to a contact of its own, for all three, so that the
-//! client's rate limiter (5 per second per contact) measures its bookkeeping, not its pacing.
+//! The clients are interleaved in rounds so that machine noise hits them alike. Every figure
+//! is a median over rounds, and each ratio is the median of the ratios within a round, so that
+//! a slow stretch of the machine, which hits the clients of one round alike, cancels out.
+//! Allocations and CPU time are counted on the client's threads only (the server runs on
+//! threads of its own): with client and server sharing two cores, CPU time per call is the
+//! figure least moved by noise, and the one that decides throughput once the cores are busy.
+//!
+//! Each request goes to a contact of its own, for every client, so that the rate limiter (5
+//! per second per contact) measures its bookkeeping, not its pacing: at concurrency 32 it keeps
+//! track of some 60,000 contacts at any moment.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -41,6 +49,41 @@ static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// Set on the client runtime's threads: only their allocations count.
     static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The CPU clocks of the client runtime's threads.
+static CLIENT_CLOCKS: Mutex<Vec<libc::clockid_t>> = Mutex::new(Vec::new());
+
+/// Marks the calling thread as a client thread: its allocations and CPU time count.
+fn count_this_thread() {
+    COUNTED.with(|c| c.set(true));
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `pthread_self` is always valid for the calling thread, and `clock` is a valid
+    // place for the result.
+    if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0 {
+        CLIENT_CLOCKS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(clock);
+    }
+}
+
+/// CPU time used so far by the client's threads.
+fn client_cpu_time() -> Duration {
+    let clocks = CLIENT_CLOCKS.lock().unwrap_or_else(|p| p.into_inner());
+    clocks
+        .iter()
+        .filter_map(|&clock| {
+            let mut now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `now` is a valid place for the result. A thread that has ended makes
+            // the call fail, and then it is skipped.
+            (unsafe { libc::clock_gettime(clock, &mut now) } == 0)
+                .then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+        })
+        .sum()
 }
 
 // SAFETY: every call is forwarded to the system allocator unchanged; counting has no effect on
@@ -109,7 +152,7 @@ fn start_server() -> SocketAddr {
     addr_rx.recv().unwrap()
 }
 
-// ---- the three clients ---------------------------------------------------------------------
+// ---- the clients ---------------------------------------------------------------------------
 
 const TOKEN: &str = "bench-token";
 const BODY: &[u8] = br#"["vip","lead"]"#;
@@ -121,28 +164,28 @@ struct Success {
     contact_id: u64,
 }
 
+/// One way of sending the call, under a name for the table.
+#[derive(Clone)]
+struct Sender {
+    name: &'static str,
+    how: How,
+}
+
 // Built once per run; boxing the hyper client would add an indirection to its every call.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
-enum Sender {
+enum How {
     Hyper(HyperClient<HttpConnector, Full<Bytes>>, Arc<str>),
-    Reqwest(reqwest::Client, Arc<str>),
+    /// With a timeout per request, or none (reqwest's default).
+    Reqwest(reqwest::Client, Arc<str>, Option<Duration>),
     Aelyst(aelyst::Client),
 }
 
 impl Sender {
-    fn name(&self) -> &'static str {
-        match self {
-            Sender::Hyper(..) => "hyper",
-            Sender::Reqwest(..) => "reqwest",
-            Sender::Aelyst(_) => "aelyst",
-        }
-    }
-
     /// One Add tags call to contact `id`, answer read and decoded.
     async fn send(&self, id: u64) -> u64 {
-        match self {
-            Sender::Hyper(client, base) => {
+        match &self.how {
+            How::Hyper(client, base) => {
                 let request = Request::post(format!("{base}/contact/id:{id}/tag"))
                     .header(AUTHORIZATION, format!("Bearer {TOKEN}"))
                     .header(CONTENT_TYPE, "application/json")
@@ -154,21 +197,22 @@ impl Sender {
                 let body = response.into_body().collect().await.unwrap().to_bytes();
                 serde_json::from_slice::<Success>(&body).unwrap().contact_id
             }
-            Sender::Reqwest(client, base) => {
-                let response = client
+            How::Reqwest(client, base, timeout) => {
+                let mut request = client
                     .post(format!("{base}/contact/id:{id}/tag"))
                     .header(AUTHORIZATION, format!("Bearer {TOKEN}"))
                     .header(CONTENT_TYPE, "application/json")
                     .header(ACCEPT, "application/json")
                     .header(USER_AGENT, UA)
-                    .body(BODY)
-                    .send()
-                    .await
-                    .unwrap();
+                    .body(BODY);
+                if let Some(timeout) = timeout {
+                    request = request.timeout(*timeout);
+                }
+                let response = request.send().await.unwrap();
                 let body = response.bytes().await.unwrap();
                 serde_json::from_slice::<Success>(&body).unwrap().contact_id
             }
-            Sender::Aelyst(client) => client
+            How::Aelyst(client) => client
                 .add_tags(&aelyst::Identifier::id(id), ["vip", "lead"])
                 .await
                 .unwrap()
@@ -177,8 +221,50 @@ impl Sender {
     }
 }
 
+/// Every client of the comparison, the baseline (raw reqwest as most code calls it) second.
+fn senders(base: &Arc<str>) -> Vec<Sender> {
+    let aelyst = |limiter: bool| {
+        aelyst::Client::builder()
+            .token(TOKEN)
+            .base_url(&**base)
+            .rate_limiter(limiter)
+            .build()
+            .unwrap()
+    };
+    vec![
+        Sender {
+            name: "hyper",
+            how: How::Hyper(
+                HyperClient::builder(TokioExecutor::new()).build_http(),
+                base.clone(),
+            ),
+        },
+        Sender {
+            name: "reqwest",
+            how: How::Reqwest(reqwest::Client::new(), base.clone(), None),
+        },
+        Sender {
+            name: "reqwest+t",
+            how: How::Reqwest(
+                reqwest::Client::new(),
+                base.clone(),
+                Some(aelyst::DEFAULT_TIMEOUT),
+            ),
+        },
+        Sender {
+            name: "aelyst",
+            how: How::Aelyst(aelyst(true)),
+        },
+        Sender {
+            name: "aelyst-nl",
+            how: How::Aelyst(aelyst(false)),
+        },
+    ]
+}
+
 struct Round {
     per_second: f64,
+    cpu_per_call: Duration,
     p50: Duration,
     p99: Duration,
     allocations: f64,
@@ -190,6 +276,7 @@ async fn round(sender: &Sender, requests: u64, concurrency: u64, first_id: u64) 
     let per_task = requests / concurrency;
     let allocations = ALLOCATIONS.load(Ordering::Relaxed);
     let bytes = ALLOCATED_BYTES.load(Ordering::Relaxed);
+    let cpu = client_cpu_time();
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|task| {
@@ -211,6 +298,7 @@ async fn round(sender: &Sender, requests: u64, concurrency: u64, first_id: u64) 
         latencies.extend(task.await.unwrap());
     }
     let elapsed = started.elapsed();
+    let cpu = client_cpu_time().saturating_sub(cpu);
     let calls = latencies.len() as f64;
     let allocations = (ALLOCATIONS.load(Ordering::Relaxed) - allocations) as f64 / calls;
     let bytes = (ALLOCATED_BYTES.load(Ordering::Relaxed) - bytes) as f64 / calls;
@@ -218,6 +306,7 @@ async fn round(sender: &Sender, requests: u64, concurrency: u64, first_id: u64) 
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
     Round {
         per_second: calls / elapsed.as_secs_f64(),
+        cpu_per_call: cpu.div_f64(calls),
         p50: at(0.50),
         p99: at(0.99),
         allocations,
@@ -246,41 +335,110 @@ fn ns_per_call(mut f: impl FnMut(u64)) -> f64 {
     }
 }
 
+/// The median over rounds of `figure` for one client divided by the same for another, round by
+/// round; `-` when the other did not run.
+fn paired(own: &[Round], theirs: Option<&[Round]>, figure: fn(&Round) -> f64) -> String {
+    theirs.map_or("-".to_owned(), |theirs| {
+        let ratios = own
+            .iter()
+            .zip(theirs)
+            .map(|(own, theirs)| figure(own) / figure(theirs))
+            .collect();
+        format!("{:.3}x", median(ratios))
+    })
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Prints one table: a row per client, with its ratios to raw reqwest when that ran too, then
+/// aelyst's ratios to reqwest with the same timeout per request.
+fn report(concurrency: u64, senders: &[Sender], results: &[Vec<Round>]) {
+    let of = |name: &str| {
+        senders
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| &results[i][..])
+    };
+    let over_rounds =
+        |rounds: &[Round], figure: fn(&Round) -> f64| median(rounds.iter().map(figure).collect());
+    println!("concurrency {concurrency}");
+    println!(
+        "  {:<10} {:>8} {:>11} {:>8} {:>8} {:>11} {:>10} {:>12} {:>10} {:>10}",
+        "client",
+        "req/s",
+        "cpu µs/call",
+        "p50 µs",
+        "p99 µs",
+        "allocs/call",
+        "bytes/call",
+        "req/s vs rq",
+        "cpu vs rq",
+        "p99 vs rq"
+    );
+    for (sender, rounds) in senders.iter().zip(results) {
+        println!(
+            "  {:<10} {:>8.0} {:>11.2} {:>8.1} {:>8.1} {:>11.1} {:>10.0} {:>12} {:>10} {:>10}",
+            sender.name,
+            over_rounds(rounds, |r| r.per_second),
+            over_rounds(rounds, |r| micros(r.cpu_per_call)),
+            over_rounds(rounds, |r| micros(r.p50)),
+            over_rounds(rounds, |r| micros(r.p99)),
+            over_rounds(rounds, |r| r.allocations),
+            over_rounds(rounds, |r| r.bytes),
+            paired(rounds, of("reqwest"), |r| r.per_second),
+            paired(rounds, of("reqwest"), |r| r.cpu_per_call.as_secs_f64()),
+            paired(rounds, of("reqwest"), |r| r.p99.as_secs_f64()),
+        );
+    }
+    if let (Some(aelyst), Some(timed)) = (of("aelyst"), of("reqwest+t")) {
+        println!(
+            "  aelyst vs reqwest+t: req/s {}, cpu {}, p99 {}",
+            paired(aelyst, Some(timed), |r| r.per_second),
+            paired(aelyst, Some(timed), |r| r.cpu_per_call.as_secs_f64()),
+            paired(aelyst, Some(timed), |r| r.p99.as_secs_f64()),
+        );
+    }
+    println!();
+}
+
+/// How many more requests run at concurrency 32 than at 1: about as many more as it completes
+/// per second, so that its rounds last as long (a tenth of a second or more, for the machine's
+/// hiccups to even out).
+const BUSY_FACTOR: u64 = 5;
+
 fn main() {
-    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
-    let requests: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let rounds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut numbers = args.iter().filter(|a| !a.starts_with('-'));
+    let requests: u64 = numbers
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(40_000);
+    let rounds: u64 = numbers.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+    let only = args.iter().find_map(|a| a.strip_prefix("--only="));
     let addr = start_server();
     let base: Arc<str> = format!("http://{addr}/v1").into();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .on_thread_start(|| COUNTED.with(|c| c.set(true)))
+        .on_thread_start(count_this_thread)
         .build()
         .unwrap();
 
     println!(
-        "aelyst overhead: {requests} requests per client per concurrency, {rounds} interleaved rounds, medians"
+        "aelyst overhead: {requests} requests per client at concurrency 1 and {} at 32, {rounds} interleaved rounds",
+        requests * BUSY_FACTOR
     );
     println!("(a 2-core machine shared by client and server; figures vary from run to run)\n");
     runtime.block_on(async {
-        let senders = [
-            Sender::Hyper(
-                HyperClient::builder(TokioExecutor::new()).build_http(),
-                base.clone(),
-            ),
-            Sender::Reqwest(reqwest::Client::new(), base.clone()),
-            Sender::Aelyst(
-                aelyst::Client::builder()
-                    .token(TOKEN)
-                    .base_url(&*base)
-                    .build()
-                    .unwrap(),
-            ),
-        ];
+        let senders: Vec<Sender> = senders(&base)
+            .into_iter()
+            .filter(|sender| only.is_none_or(|name| name == sender.name))
+            .collect();
         let mut next_id = 1u64;
-        for concurrency in [1u64, 32] {
+        for (concurrency, requests) in [(1u64, requests), (32, requests * BUSY_FACTOR)] {
             // Warm up connections and caches.
             for sender in &senders {
                 round(sender, 64.max(concurrency), concurrency, next_id).await;
@@ -296,48 +454,15 @@ fn main() {
                     next_id += per_round;
                 }
             }
-            let summary: Vec<(f64, f64, f64, f64, f64)> = results
-                .iter()
-                .map(|rounds| {
-                    (
-                        median(rounds.iter().map(|r| r.per_second).collect()),
-                        median(rounds.iter().map(|r| r.p50.as_secs_f64() * 1e6).collect()),
-                        median(rounds.iter().map(|r| r.p99.as_secs_f64() * 1e6).collect()),
-                        median(rounds.iter().map(|r| r.allocations).collect()),
-                        median(rounds.iter().map(|r| r.bytes).collect()),
-                    )
-                })
-                .collect();
-            let reqwest = summary[1];
-            println!("concurrency {concurrency}");
-            println!(
-                "  {:<8} {:>9} {:>9} {:>9} {:>11} {:>11} {:>13} {:>12}",
-                "client",
-                "req/s",
-                "p50 µs",
-                "p99 µs",
-                "allocs/call",
-                "bytes/call",
-                "req/s vs rq",
-                "p99 vs rq"
-            );
-            for (sender, (rps, p50, p99, allocs, bytes)) in senders.iter().zip(&summary) {
-                println!(
-                    "  {:<8} {:>9.0} {:>9.1} {:>9.1} {:>11.1} {:>11.0} {:>12.3}x {:>11.3}x",
-                    sender.name(),
-                    rps,
-                    p50,
-                    p99,
-                    allocs,
-                    bytes,
-                    rps / reqwest.0,
-                    p99 / reqwest.2
-                );
-            }
-            println!();
+            report(concurrency, &senders, &results);
         }
     });
+    println!("reqwest+t: raw reqwest with the same timeout per request as aelyst's default (30 s)");
+    println!("aelyst-nl: aelyst with its rate limiter off\n");
 
+    if only.is_some() {
+        return;
+    }
     // The hot path without the network.
     let client = aelyst::Client::builder()
         .token(TOKEN)
