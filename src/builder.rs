@@ -304,15 +304,21 @@ impl ClientBuilder {
             )
             .into());
         }
-        let http = match self.http_client {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                // A redirect could carry the request, and with it the token, anywhere.
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(self.connect_timeout)
-                .user_agent(USER_AGENT)
-                .build()
-                .map_err(ConfigError::http_client)?,
+        let (http, http_timeout) = match self.http_client {
+            Some(http) => (http, None),
+            None => (
+                reqwest::Client::builder()
+                    // A redirect could carry the request, and with it the token, anywhere.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(self.connect_timeout)
+                    // The pool's own timeout spares a request that keeps to it the cost of
+                    // one of its own (an allocated map in each request).
+                    .timeout(self.timeout)
+                    .user_agent(USER_AGENT)
+                    .build()
+                    .map_err(ConfigError::http_client)?,
+                Some(self.timeout),
+            ),
         };
         let rng = match self.jitter_seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
@@ -323,6 +329,7 @@ impl ClientBuilder {
             base_url,
             authorization,
             timeout: self.timeout,
+            http_timeout,
             retry: self.retry_policy,
             quota: RetryQuota::default(),
             limiter: self

@@ -69,6 +69,9 @@ pub(crate) struct Inner {
     pub(crate) base_url: Url,
     pub(crate) authorization: HeaderValue,
     pub(crate) timeout: Duration,
+    /// The timeout the HTTP client applies to every request by itself, when this crate built
+    /// it; `None` for a caller's own client.
+    pub(crate) http_timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
     pub(crate) quota: RetryQuota,
     pub(crate) limiter: Option<Limiter>,
@@ -441,7 +444,7 @@ impl Client {
     /// One HTTP exchange.
     async fn attempt(&self, request: &Prepared, timeout: Duration) -> Result<TagsAdded, Error> {
         let inner = &*self.inner;
-        let response = inner
+        let mut builder = inner
             .http
             .post(request.url.clone())
             .header(header::AUTHORIZATION, inner.authorization.clone())
@@ -449,8 +452,11 @@ impl Client {
             .header(header::ACCEPT, APPLICATION_JSON)
             // Set on each request, not only as the pool's default, so that a caller's own
             // `reqwest::Client` sends it too.
-            .header(header::USER_AGENT, HeaderValue::from_static(USER_AGENT))
-            .timeout(timeout)
+            .header(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        if inner.http_timeout != Some(timeout) {
+            builder = builder.timeout(timeout);
+        }
+        let response = builder
             .body(request.body.clone())
             .send()
             .await

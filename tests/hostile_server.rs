@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use aelyst::{Error, Identifier};
+use aelyst::{Client, Error, Identifier, RetryPolicy};
 use support::{client, client_with_timeout, raw_server, read_request_head, write_all};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -223,6 +223,38 @@ async fn a_slow_answer_times_out() {
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.is_retryable());
     assert_eq!(err.to_string(), "request timed out");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "did not wait for the server"
+    );
+}
+
+#[tokio::test]
+async fn the_budget_left_cuts_an_attempts_timeout() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"contactId": 1}"#)
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&server)
+        .await;
+    // The default timeout (30 s) is the HTTP client's own; the budget is shorter.
+    let client = Client::builder()
+        .token(support::TOKEN)
+        .base_url(format!("{}/v1", server.uri()))
+        .retry_policy(RetryPolicy::disabled().budget(Duration::from_millis(100)))
+        .build()
+        .unwrap();
+
+    let started = Instant::now();
+    let err = client
+        .add_tags(&Identifier::id(1), ["x"])
+        .await
+        .unwrap_err();
+
+    assert!(err.is_timeout(), "{err:?}");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "did not wait for the server"
