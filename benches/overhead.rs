@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo bench --bench overhead
-//! cargo bench --bench overhead -- 80000 40  # requests per client at concurrency 1, rounds
+//! cargo bench --bench overhead -- 80000 80  # requests per client at concurrency 1, rounds
 //! cargo bench --bench overhead -- --only=aelyst  # one client alone, network only, for a profiler
 //! ```
 //!
@@ -403,10 +403,10 @@ fn report(concurrency: u64, senders: &[Sender], results: &[Vec<Round>]) {
     println!();
 }
 
-/// How many more requests run at concurrency 32 than at 1: about as many more as it completes
-/// per second, so that its rounds last as long (a tenth of a second or more, for the machine's
-/// hiccups to even out).
-const BUSY_FACTOR: u64 = 5;
+/// How many more requests run at concurrency 32 than at 1. It completes about six times as many
+/// per second, so its rounds last a little longer (about a sixth of a second each, by default):
+/// long enough for the machine's hiccups to even out within a round.
+const BUSY_FACTOR: u64 = 10;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -415,7 +415,7 @@ fn main() {
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(40_000);
-    let rounds: u64 = numbers.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+    let rounds: u64 = numbers.next().and_then(|a| a.parse().ok()).unwrap_or(40);
     let only = args.iter().find_map(|a| a.strip_prefix("--only="));
     let addr = start_server();
     let base: Arc<str> = format!("http://{addr}/v1").into();
