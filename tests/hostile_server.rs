@@ -285,6 +285,63 @@ async fn a_body_that_trickles_in_times_out() {
     assert!(err.is_timeout(), "{err:?}");
 }
 
+/// A listener on loopback that takes no more connections: its accept queue (of one) is held
+/// full by the returned stream and never served, so the kernel drops every new SYN and a
+/// connect hangs, as it would to a host that does not answer. Both must be kept alive.
+#[cfg(target_os = "linux")]
+fn unanswering_listener() -> (
+    std::net::SocketAddr,
+    std::net::TcpListener,
+    std::net::TcpStream,
+) {
+    use std::os::fd::FromRawFd;
+
+    // SAFETY: plain socket calls on a descriptor this function owns; every result is checked,
+    // and the descriptor is handed to a `TcpListener`, which closes it when dropped.
+    let listener = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket");
+        let listener = std::net::TcpListener::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(libc::bind(fd, (&raw const addr).cast(), len), 0, "bind");
+        // A backlog of 0 leaves room for one connection waiting to be accepted.
+        assert_eq!(libc::listen(fd, 0), 0, "listen");
+        listener
+    };
+    let addr = listener.local_addr().unwrap();
+    let filler = std::net::TcpStream::connect(addr).unwrap();
+    (addr, listener, filler)
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_connection_never_accepted_fails_at_the_connect_timeout() {
+    let (addr, _listener, _filler) = unanswering_listener();
+    let client = Client::builder()
+        .token(support::TOKEN)
+        .base_url(format!("http://{addr}/v1"))
+        .connect_timeout(Duration::from_millis(100))
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .unwrap();
+
+    let started = Instant::now();
+    let err = client
+        .add_tags(&Identifier::id(1), ["x"])
+        .await
+        .unwrap_err();
+
+    assert!(err.is_timeout() && err.is_connect(), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the 30 s request timeout was not what ended it"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_connection_is_a_retryable_connect_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
