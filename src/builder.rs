@@ -311,8 +311,9 @@ impl ClientBuilder {
                     // A redirect could carry the request, and with it the token, anywhere.
                     .redirect(reqwest::redirect::Policy::none())
                     .connect_timeout(self.connect_timeout)
-                    // The pool's own timeout spares a request that keeps to it the cost of
-                    // one of its own (an allocated map in each request).
+                    // Set on the pool as well, so that a request that needs no shorter
+                    // timeout carries none of its own: reqwest keeps a request's own in a
+                    // map allocated for it.
                     .timeout(self.timeout)
                     .user_agent(USER_AGENT)
                     .build()
