@@ -16,7 +16,6 @@
 //! quota and takes their requests into account, and a 429 holds the whole path until its
 //! `Retry-After` has passed.
 
-use std::collections::VecDeque;
 use std::collections::hash_map::{Entry, HashMap, RandomState};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +24,12 @@ use std::time::{Duration, Instant};
 
 use crate::RateLimit;
 use crate::clock::Clock;
+
+mod path;
+mod window;
+
+use path::Path;
+use window::Window;
 
 /// The API's documented limit per method and path, used until a response says otherwise.
 pub(crate) const DOCUMENTED_LIMIT: u32 = 5;
@@ -80,211 +85,6 @@ struct Shard {
     /// expired cost each request three more memory reads, each likely a cache miss on a busy
     /// client.
     swept_at: Option<Instant>,
-}
-
-/// What the limiter knows of a path. Most paths see one request in a window (a bulk run tags
-/// each contact once), so that case is kept in the table itself: small entries keep the table
-/// of a busy client in the CPU's caches, where a miss on every request would cost more than
-/// the rest of the limiter. A path with more to remember gets a quota of its own.
-#[derive(Debug, Default)]
-struct Path {
-    /// The path's one slot, while `quota` is `None`.
-    once: Option<Instant>,
-    quota: Option<Box<PathQuota>>,
-}
-
-impl Path {
-    fn once(slot: Instant) -> Self {
-        Self {
-            once: Some(slot),
-            quota: None,
-        }
-    }
-
-    /// The path's full quota, made from its one slot when it has no more yet.
-    fn quota(&mut self) -> &mut PathQuota {
-        let once = self.once.take();
-        self.quota.get_or_insert_with(|| {
-            let mut window = Window::new(DOCUMENTED_LIMIT);
-            window.sent.extend(once);
-            Box::new(PathQuota {
-                window,
-                held_until: None,
-            })
-        })
-    }
-
-    fn held_until(&self) -> Option<Instant> {
-        self.quota.as_ref().and_then(|quota| quota.held_until)
-    }
-
-    /// Requests that have left (not slots still ahead) within the window ending now.
-    fn sent_within(&self, span: Duration, now: Instant) -> u32 {
-        match &self.quota {
-            Some(quota) => quota.window.sent_within(span, now),
-            None => u32::from(
-                self.once
-                    .is_some_and(|at| at <= now && now.saturating_duration_since(at) < span),
-            ),
-        }
-    }
-
-    /// Whether forgetting this path would lose anything: a hold still running, or sends still
-    /// inside the window.
-    fn busy(&self, now: Instant, span: Duration) -> bool {
-        match &self.quota {
-            Some(quota) => quota.busy(now, span),
-            None => self.once.is_some_and(|at| at + span > now),
-        }
-    }
-}
-
-#[derive(Debug)]
-struct PathQuota {
-    window: Window,
-    held_until: Option<Instant>,
-}
-
-/// The send times of the last `limit` requests, oldest first.
-#[derive(Debug)]
-struct Window {
-    limit: u32,
-    sent: Times,
-}
-
-impl Window {
-    fn new(limit: u32) -> Self {
-        Self {
-            limit,
-            sent: Times::new(),
-        }
-    }
-
-    /// The earliest time a new request fits: when the oldest of the last `limit` has left the
-    /// window.
-    fn earliest(&self, span: Duration) -> Option<Instant> {
-        if self.sent.len() < self.limit as usize {
-            None
-        } else {
-            self.sent.front().map(|oldest| oldest + span)
-        }
-    }
-
-    fn push(&mut self, at: Instant) {
-        while self.sent.len() >= self.limit as usize {
-            self.sent.pop_front();
-        }
-        self.sent.push_back(at);
-    }
-
-    fn set_limit(&mut self, limit: u32) {
-        self.limit = limit;
-        while self.sent.len() > limit as usize {
-            self.sent.pop_front();
-        }
-    }
-
-    /// Requests that have left (not slots still ahead) within the window ending now.
-    fn sent_within(&self, span: Duration, now: Instant) -> u32 {
-        let count = (0..self.sent.len())
-            .filter_map(|i| self.sent.get(i))
-            .filter(|&at| at <= now && now.saturating_duration_since(at) < span)
-            .count();
-        u32::try_from(count).unwrap_or(u32::MAX)
-    }
-
-    fn last(&self) -> Option<Instant> {
-        self.sent.back()
-    }
-}
-
-/// How many send times a quota keeps without allocating again: more than the API's documented 5.
-const INLINE: usize = 8;
-
-/// Send times, oldest first: inline up to [`INLINE`], so that a quota costs one allocation; a
-/// larger learned limit spills them to the heap.
-#[derive(Debug)]
-enum Times {
-    /// The first `len` entries are `Some`.
-    Inline {
-        len: usize,
-        at: [Option<Instant>; INLINE],
-    },
-    Heap(VecDeque<Instant>),
-}
-
-impl Times {
-    fn new() -> Self {
-        Times::Inline {
-            len: 0,
-            at: [None; INLINE],
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Times::Inline { len, .. } => *len,
-            Times::Heap(times) => times.len(),
-        }
-    }
-
-    fn get(&self, index: usize) -> Option<Instant> {
-        match self {
-            Times::Inline { len, at } => at[..*len].get(index).copied().flatten(),
-            Times::Heap(times) => times.get(index).copied(),
-        }
-    }
-
-    fn front(&self) -> Option<Instant> {
-        self.get(0)
-    }
-
-    fn extend(&mut self, times: impl IntoIterator<Item = Instant>) {
-        for time in times {
-            self.push_back(time);
-        }
-    }
-
-    fn back(&self) -> Option<Instant> {
-        self.len().checked_sub(1).and_then(|last| self.get(last))
-    }
-
-    fn pop_front(&mut self) {
-        match self {
-            Times::Inline { len, at } => {
-                if *len > 0 {
-                    at.copy_within(1..*len, 0);
-                    *len -= 1;
-                    at[*len] = None;
-                }
-            }
-            Times::Heap(times) => {
-                times.pop_front();
-            }
-        }
-    }
-
-    fn push_back(&mut self, time: Instant) {
-        match self {
-            Times::Inline { len, at } if *len < INLINE => {
-                at[*len] = Some(time);
-                *len += 1;
-            }
-            Times::Inline { at, .. } => {
-                let mut times: VecDeque<Instant> = at.iter().flatten().copied().collect();
-                times.push_back(time);
-                *self = Times::Heap(times);
-            }
-            Times::Heap(times) => times.push_back(time),
-        }
-    }
-
-    fn sort(&mut self) {
-        match self {
-            Times::Inline { len, at } => at[..*len].sort_unstable(),
-            Times::Heap(times) => times.make_contiguous().sort_unstable(),
-        }
-    }
 }
 
 impl Limiter {
@@ -503,15 +303,6 @@ impl Hasher for KeyHasher {
 
     fn write_u64(&mut self, key: u64) {
         self.0 = key;
-    }
-}
-
-impl PathQuota {
-    /// Whether forgetting this path would lose anything: a hold still running, or sends still
-    /// inside the window.
-    fn busy(&self, now: Instant, span: Duration) -> bool {
-        self.held_until.is_some_and(|until| until > now)
-            || self.window.last().is_some_and(|last| last + span > now)
     }
 }
 
@@ -800,29 +591,6 @@ mod tests {
             !limiter.shard(key).paths.contains_key(&key),
             "the hold is over"
         );
-    }
-
-    #[test]
-    fn times_spill_to_the_heap_past_the_inline_size_and_stay_in_order() {
-        let start = Instant::now();
-        let mut window = Window::new(20);
-        for i in 0..12u64 {
-            window.push(start + Duration::from_millis(i));
-        }
-        assert!(matches!(window.sent, Times::Heap(_)));
-        assert_eq!(window.sent.len(), 12);
-        assert_eq!(window.sent.front(), Some(start));
-        assert_eq!(window.last(), Some(start + Duration::from_millis(11)));
-        window.set_limit(3);
-        assert_eq!(window.sent.len(), 3);
-        assert_eq!(window.sent.front(), Some(start + Duration::from_millis(9)));
-        let mut inline = Window::new(5);
-        for i in (0..5u64).rev() {
-            inline.sent.push_back(start + Duration::from_millis(i));
-        }
-        inline.sent.sort();
-        assert_eq!(inline.sent.front(), Some(start));
-        assert_eq!(inline.earliest(PATH_WINDOW), Some(start + PATH_WINDOW));
     }
 
     #[test]
