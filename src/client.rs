@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::limiter::Limiter;
+use crate::limiter::{Answer, Limiter};
 use crate::retry::{Decision, RetryQuota};
 use crate::{
     ClientBuilder, Error, Identifier, REDACTED, RateLimit, RetryPolicy, TagsAdded, response, tags,
@@ -430,14 +430,13 @@ impl Client {
             return;
         }
         if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
-            limiter.observe(
-                key,
-                answered,
-                answered.saturating_duration_since(sent),
+            let answer = Answer {
+                round_trip: answered.saturating_duration_since(sent),
                 rate_limit,
                 refused,
                 retry_after,
-            );
+            };
+            limiter.observe(key, answered, answer);
         }
     }
 

@@ -58,6 +58,19 @@ const DEFAULT_HOLD: Duration = Duration::from_secs(1);
 /// meet on one lock, few enough to cost nothing worth mentioning when idle (about 4 KiB).
 const SHARDS: usize = 32;
 
+/// What one response told the limiter.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Answer {
+    /// The time from sending the request to its answer.
+    pub(crate) round_trip: Duration,
+    /// The quota the response reported, if it did.
+    pub(crate) rate_limit: Option<RateLimit>,
+    /// Whether it was a 429.
+    pub(crate) refused: bool,
+    /// How long it asked to wait, if it did.
+    pub(crate) retry_after: Option<Duration>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Limiter {
     shards: Box<[Padded<Mutex<Shard>>]>,
@@ -190,16 +203,14 @@ impl Limiter {
             .is_some_and(|until| until > now)
     }
 
-    /// Learns from a response on `key` that took `round_trip` from sending to answer.
-    pub(crate) fn observe(
-        &self,
-        key: u64,
-        now: Instant,
-        round_trip: Duration,
-        rate_limit: Option<RateLimit>,
-        refused: bool,
-        retry_after: Option<Duration>,
-    ) {
+    /// Learns from a response on `key`, answered at `now`.
+    pub(crate) fn observe(&self, key: u64, now: Instant, answer: Answer) {
+        let Answer {
+            round_trip,
+            rate_limit,
+            refused,
+            retry_after,
+        } = answer;
         // Up at once to a longer round trip; down by an eighth per answer, so that one quick
         // answer does not undo what a slow one taught.
         let learn = |margin: u64| {
@@ -313,6 +324,31 @@ mod tests {
 
     const FAR: Duration = Duration::from_secs(3600);
 
+    /// An answer that reported a quota of `limit` with `remaining` left.
+    fn reported(limit: u32, remaining: u32) -> Answer {
+        Answer {
+            rate_limit: Some(RateLimit::new(limit, remaining)),
+            ..Answer::default()
+        }
+    }
+
+    /// A 429 that asked to wait `retry_after`.
+    fn refused(retry_after: Duration) -> Answer {
+        Answer {
+            refused: true,
+            retry_after: Some(retry_after),
+            ..Answer::default()
+        }
+    }
+
+    /// An answer that came `round_trip` after its request.
+    fn took(round_trip: Duration) -> Answer {
+        Answer {
+            round_trip,
+            ..Answer::default()
+        }
+    }
+
     fn slots(limiter: &Limiter, key: u64, now: Instant, count: usize) -> Vec<Duration> {
         (0..count)
             .map(|_| limiter.reserve(key, now, now + FAR).unwrap() - now)
@@ -356,14 +392,7 @@ mod tests {
         let limiter = Limiter::new(None);
         let now = Instant::now();
         let key = limiter.key("POST", "/a");
-        limiter.observe(
-            key,
-            now,
-            Duration::ZERO,
-            Some(RateLimit::new(2, 2)),
-            false,
-            None,
-        );
+        limiter.observe(key, now, reported(2, 2));
         assert_eq!(
             slots(&limiter, key, now, 3),
             [Duration::ZERO, Duration::ZERO, PATH_WINDOW]
@@ -377,14 +406,7 @@ mod tests {
         let key = limiter.key("POST", "/a");
         slots(&limiter, key, now, 1);
         // The server has seen 4, we sent 1: three came from elsewhere.
-        limiter.observe(
-            key,
-            now,
-            Duration::ZERO,
-            Some(RateLimit::new(5, 1)),
-            false,
-            None,
-        );
+        limiter.observe(key, now, reported(5, 1));
         assert_eq!(slots(&limiter, key, now, 2), [Duration::ZERO, PATH_WINDOW]);
     }
 
@@ -393,14 +415,7 @@ mod tests {
         let limiter = Limiter::new(None);
         let now = Instant::now();
         let key = limiter.key("POST", "/a");
-        limiter.observe(
-            key,
-            now,
-            Duration::ZERO,
-            None,
-            true,
-            Some(Duration::from_secs(3)),
-        );
+        limiter.observe(key, now, refused(Duration::from_secs(3)));
         assert_eq!(slots(&limiter, key, now, 1), [Duration::from_secs(3)]);
         assert_eq!(
             slots(&limiter, limiter.key("POST", "/b"), now, 1),
@@ -497,14 +512,7 @@ mod tests {
         // In the shard the others will go to, where they would forget it if they could.
         let key = 0;
         slots(&limiter, key, now, 5);
-        limiter.observe(
-            key,
-            now,
-            Duration::ZERO,
-            None,
-            true,
-            Some(Duration::from_secs(10)),
-        );
+        limiter.observe(key, now, refused(Duration::from_secs(10)));
         let others: Vec<u64> = one_shard_keys().take(3).collect();
         for (n, &other) in others.iter().enumerate() {
             let later = now + PATH_WINDOW * n as u32;
@@ -528,14 +536,7 @@ mod tests {
         let key = 7;
         slots(&limiter, key, now, 1);
         // An answer that only confirms the limiter's own count changes nothing.
-        limiter.observe(
-            key,
-            now,
-            Duration::ZERO,
-            Some(RateLimit::new(5, 4)),
-            false,
-            None,
-        );
+        limiter.observe(key, now, reported(5, 4));
         assert!(limiter.shard(key).paths[&key].quota.is_none());
         slots(&limiter, key, now, 1);
         let shard = limiter.shard(key);
@@ -550,14 +551,7 @@ mod tests {
     fn an_answer_that_teaches_nothing_does_not_bring_back_a_forgotten_path() {
         let limiter = Limiter::new(None);
         let now = Instant::now();
-        limiter.observe(
-            7,
-            now,
-            Duration::ZERO,
-            Some(RateLimit::new(5, 5)),
-            false,
-            None,
-        );
+        limiter.observe(7, now, reported(5, 5));
         assert!(limiter.shard(7).paths.is_empty());
     }
 
@@ -567,14 +561,7 @@ mod tests {
         let now = Instant::now();
         // Refused with no slot of its own in the table (its answer came late).
         let key = 0;
-        limiter.observe(
-            key,
-            now,
-            Duration::ZERO,
-            None,
-            true,
-            Some(Duration::from_secs(3)),
-        );
+        limiter.observe(key, now, refused(Duration::from_secs(3)));
         let mut others = one_shard_keys();
         let mut request_at = |at: Instant| {
             let other = others.next().unwrap();
@@ -601,21 +588,15 @@ mod tests {
         // Twenty calls at once: four windows booked.
         slots(&limiter, key, now, 20);
         // The first answers say the second is used up, then one is refused.
+        limiter.observe(key, now, reported(5, 0));
         limiter.observe(
             key,
             now,
-            Duration::ZERO,
-            Some(RateLimit::new(5, 0)),
-            false,
-            None,
-        );
-        limiter.observe(
-            key,
-            now,
-            Duration::ZERO,
-            Some(RateLimit::new(5, 0)),
-            true,
-            Some(SECOND),
+            Answer {
+                refused: true,
+                retry_after: Some(SECOND),
+                ..reported(5, 0)
+            },
         );
         // A retry goes after every booked slot, not in among them.
         assert_eq!(slots(&limiter, key, now, 1), [PATH_WINDOW * 4]);
@@ -626,14 +607,14 @@ mod tests {
         let limiter = Limiter::new(None);
         let now = Instant::now();
         let key = limiter.key("POST", "/a");
-        limiter.observe(key, now, Duration::from_millis(300), None, false, None);
+        limiter.observe(key, now, took(Duration::from_millis(300)));
         assert_eq!(slots(&limiter, key, now, 6)[5], Duration::from_millis(1300));
         // Quick answers bring it down slowly, never under the minimum.
         for _ in 0..100 {
-            limiter.observe(key, now, Duration::ZERO, None, false, None);
+            limiter.observe(key, now, Answer::default());
         }
         assert_eq!(limiter.margin(), MIN_MARGIN);
-        limiter.observe(key, now, Duration::from_secs(30), None, false, None);
+        limiter.observe(key, now, took(Duration::from_secs(30)));
         assert_eq!(limiter.margin(), MAX_MARGIN);
     }
 
