@@ -201,8 +201,8 @@ async fn garbage_instead_of_http_is_a_transport_error() {
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn a_slow_answer_times_out() {
+/// A server that answers, correctly, after 5 s: longer than any test waits.
+async fn slow_server() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::any())
         .respond_with(
@@ -212,6 +212,12 @@ async fn a_slow_answer_times_out() {
         )
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out() {
+    let server = slow_server().await;
     let client = client_with_timeout(&format!("{}/v1", server.uri()), Duration::from_millis(100));
 
     let started = Instant::now();
@@ -231,15 +237,7 @@ async fn a_slow_answer_times_out() {
 
 #[tokio::test]
 async fn the_budget_left_cuts_an_attempts_timeout() {
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_string(r#"{"contactId": 1}"#)
-                .set_delay(Duration::from_secs(5)),
-        )
-        .mount(&server)
-        .await;
+    let server = slow_server().await;
     // The default timeout (30 s) is the HTTP client's own; the budget is shorter.
     let client = Client::builder()
         .token(support::TOKEN)
