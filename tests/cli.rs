@@ -48,6 +48,14 @@ struct Output {
     stderr: String,
 }
 
+impl Output {
+    /// Checks that the run ended with exit code `code` and said `says` on stderr.
+    fn assert_fails(&self, code: i32, says: &str) {
+        assert_eq!(self.code, code, "{}", self.stderr);
+        assert!(self.stderr.contains(says), "{}", self.stderr);
+    }
+}
+
 /// Runs `aelyst` with the fake's token and URL in its environment, and nothing else of ours.
 async fn aelyst(fake: &FakeServer, args: &[&str], stdin: Option<&str>) -> Output {
     run(
@@ -341,14 +349,7 @@ async fn exit_codes_say_what_went_wrong() {
         &[("AELYST_BASE_URL", fake.base_url())],
     )
     .await;
-    assert_eq!(no_token.code, 2);
-    assert!(
-        no_token
-            .stderr
-            .contains("set AELYST_API_TOKEN or pass --token-file"),
-        "{}",
-        no_token.stderr
-    );
+    no_token.assert_fails(2, "set AELYST_API_TOKEN or pass --token-file");
 
     let missing = aelyst(
         &fake,
@@ -356,14 +357,7 @@ async fn exit_codes_say_what_went_wrong() {
         None,
     )
     .await;
-    assert_eq!(missing.code, 2);
-    assert!(
-        missing
-            .stderr
-            .contains("cannot open /nonexistent/contacts.csv"),
-        "{}",
-        missing.stderr
-    );
+    missing.assert_fails(2, "cannot open /nonexistent/contacts.csv");
 
     let header = aelyst(
         &fake,
@@ -371,12 +365,7 @@ async fn exit_codes_say_what_went_wrong() {
         Some("name,tags\nx,y\n"),
     )
     .await;
-    assert_eq!(header.code, 2);
-    assert!(
-        header.stderr.contains("no identifier column"),
-        "{}",
-        header.stderr
-    );
+    header.assert_fails(2, "no identifier column");
 
     let bad_input = aelyst(&fake, &["tags", "add", "phone:123", "a"], None).await;
     assert_eq!(bad_input.code, 2);
@@ -405,12 +394,7 @@ async fn exit_codes_say_what_went_wrong() {
         ],
     )
     .await;
-    assert_eq!(wrong.code, 3);
-    assert!(
-        wrong.stderr.contains("check AELYST_API_TOKEN"),
-        "{}",
-        wrong.stderr
-    );
+    wrong.assert_fails(3, "check AELYST_API_TOKEN");
     assert_eq!(failed_rows(&failed).len(), 3, "every row is accounted for");
 
     fake.fail_next(1, Fault::ServerError);
@@ -420,12 +404,7 @@ async fn exit_codes_say_what_went_wrong() {
         None,
     )
     .await;
-    assert_eq!(api_error.code, 1);
-    assert!(
-        api_error.stderr.contains("server error, status 500"),
-        "{}",
-        api_error.stderr
-    );
+    api_error.assert_fails(1, "server error, status 500");
 }
 
 #[tokio::test]
