@@ -5,17 +5,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use aelyst::{Client, Error, Identifier, RetryPolicy};
-use support::{client, client_with_timeout, raw_server, read_request_head, write_all};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn answer(template: ResponseTemplate) -> Result<aelyst::TagsAdded, Error> {
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(template)
-        .mount(&server)
-        .await;
-    client(&server).add_tags(&Identifier::id(1), ["x"]).await
-}
+use support::{answer, client_with_timeout, raw_server, read_request_head, write_all};
+use wiremock::{MockServer, ResponseTemplate};
 
 /// One attempt against a hand-rolled server, which is expected to fail.
 async fn call(base_url: &str) -> Error {
@@ -213,16 +204,10 @@ async fn fail_timed(client: &Client) -> (Error, Duration) {
 
 /// A server that answers, correctly, after 5 s: longer than any test waits.
 async fn slow_server() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_string(r#"{"contactId": 1}"#)
-                .set_delay(Duration::from_secs(5)),
-        )
-        .mount(&server)
-        .await;
-    server
+    let template = ResponseTemplate::new(200)
+        .set_body_string(r#"{"contactId": 1}"#)
+        .set_delay(Duration::from_secs(5));
+    support::server_answering(template, 1).await
 }
 
 #[tokio::test]

@@ -4,17 +4,11 @@ mod support;
 
 use aelyst::{Error, Identifier, InvalidInputKind};
 use support::client;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 /// A server that fails the test (on drop) if it receives anything at all.
 async fn server_expecting_nothing() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&server)
-        .await;
-    server
+    support::server_answering(ResponseTemplate::new(200), 0).await
 }
 
 fn kind(err: Error) -> InvalidInputKind {
@@ -61,12 +55,11 @@ async fn rejects_contact_id_zero_before_sending() {
 
 #[tokio::test]
 async fn ten_distinct_tags_after_dropping_duplicates_are_fine() {
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"contactId": 1}"#))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let server = support::server_answering(
+        ResponseTemplate::new(200).set_body_string(r#"{"contactId": 1}"#),
+        1,
+    )
+    .await;
     let mut tags: Vec<String> = (0..10).map(|i| format!("tag{i}")).collect();
     tags.extend(tags.clone());
 

@@ -5,8 +5,7 @@ mod support;
 
 use aelyst::{Client, Error, Identifier};
 use support::{TOKEN, client};
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 fn assert_hidden(text: &str) {
     assert!(!text.contains(TOKEN), "token leaked in {text:?}");
@@ -58,19 +57,10 @@ fn config_errors_never_repeat_the_token() {
 
 #[tokio::test]
 async fn response_errors_never_show_the_token() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_string(r#"{"code": 401, "message": "UN_AUTHORIZED"}"#),
-        )
-        .mount(&server)
-        .await;
+    let template =
+        ResponseTemplate::new(401).set_body_string(r#"{"code": 401, "message": "UN_AUTHORIZED"}"#);
 
-    let err = client(&server)
-        .add_tags(&Identifier::id(1), ["x"])
-        .await
-        .unwrap_err();
+    let err = support::answer(template).await.unwrap_err();
 
     assert_error_hides_token(&err);
 }
@@ -103,21 +93,12 @@ async fn transport_errors_never_show_the_token_or_the_contact() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let elsewhere = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&elsewhere)
-        .await;
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(307).insert_header(
-            "location",
-            format!("{}/v1/contact/id:1/tag", elsewhere.uri()).as_str(),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let elsewhere = support::server_answering(ResponseTemplate::new(200), 0).await;
+    let redirect = ResponseTemplate::new(307).insert_header(
+        "location",
+        format!("{}/v1/contact/id:1/tag", elsewhere.uri()).as_str(),
+    );
+    let server = support::server_answering(redirect, 1).await;
 
     let err = client(&server)
         .add_tags(&Identifier::id(1), ["x"])

@@ -4,21 +4,11 @@ mod support;
 
 use std::time::Duration;
 
-use aelyst::{Error, Identifier, RateLimit};
-use support::client;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use aelyst::{Error, RateLimit};
+use wiremock::ResponseTemplate;
 
 async fn answer(template: ResponseTemplate) -> Error {
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(template)
-        .expect(1)
-        .mount(&server)
-        .await;
-    client(&server)
-        .add_tags(&Identifier::id(1), ["x"])
-        .await
-        .unwrap_err()
+    support::answer(template).await.unwrap_err()
 }
 
 fn spec_error(status: u16, message: &str) -> ResponseTemplate {
@@ -141,21 +131,12 @@ async fn maps_other_statuses_to_unexpected_status() {
 
 #[tokio::test]
 async fn reads_rate_limit_headers_on_success() {
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_string(r#"{"contactId": 9}"#)
-                .insert_header("x-ratelimit-limit", "5")
-                .insert_header("x-ratelimit-remaining", "3"),
-        )
-        .mount(&server)
-        .await;
+    let template = ResponseTemplate::new(200)
+        .set_body_string(r#"{"contactId": 9}"#)
+        .insert_header("x-ratelimit-limit", "5")
+        .insert_header("x-ratelimit-remaining", "3");
 
-    let done = client(&server)
-        .add_tags(&Identifier::id(9), ["x"])
-        .await
-        .unwrap();
+    let done = support::answer(template).await.unwrap();
 
     assert_eq!(done.rate_limit(), Some(RateLimit::new(5, 3)));
 }

@@ -6,10 +6,10 @@ pub mod sim_clock;
 use std::future::Future;
 use std::time::Duration;
 
-use aelyst::{Client, RetryPolicy};
+use aelyst::{Client, Error, Identifier, RetryPolicy, TagsAdded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wiremock::MockServer;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A token distinctive enough that finding it in any output means it leaked.
 pub const TOKEN: &str = "tok_5f3a9c_SECRET_d41d8c";
@@ -25,6 +25,23 @@ pub fn builder(server: &MockServer) -> aelyst::ClientBuilder {
         .token(TOKEN)
         .base_url(format!("{}/v1", server.uri()))
         .retry_policy(RetryPolicy::disabled())
+}
+
+/// A server that answers every request with `template`, and expects `requests` of them.
+pub async fn server_answering(template: ResponseTemplate, requests: u64) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(template)
+        .expect(requests)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// What one call through [`client`] makes of `template`: exactly one request is sent.
+pub async fn answer(template: ResponseTemplate) -> Result<TagsAdded, Error> {
+    let server = server_answering(template, 1).await;
+    client(&server).add_tags(&Identifier::id(1), ["x"]).await
 }
 
 /// A one-attempt client with a short timeout, for tests that expect one to fire.
