@@ -69,6 +69,19 @@ async fn aelyst(fake: &FakeServer, args: &[&str], stdin: Option<&str>) -> Output
     .await
 }
 
+/// Runs `aelyst` against the fake with a token it refuses.
+async fn with_wrong_token(fake: &FakeServer, args: &[&str]) -> Output {
+    run(
+        args,
+        None,
+        &[
+            ("AELYST_API_TOKEN", "wrong"),
+            ("AELYST_BASE_URL", fake.base_url()),
+        ],
+    )
+    .await
+}
+
 async fn run(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_aelyst"));
     command
@@ -115,8 +128,8 @@ fn failed_rows(path: &Path) -> Vec<(u64, String, String)> {
         .collect()
 }
 
-/// `aelyst tags add --file INPUT --failed FAILED EXTRA…` against the fake.
-async fn add_file(fake: &FakeServer, input: &Path, failed: &Path, extra: &[&str]) -> Output {
+/// The arguments of `aelyst tags add --file INPUT --failed FAILED EXTRA…`.
+fn add_file_args<'a>(input: &'a Path, failed: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "tags",
         "add",
@@ -126,7 +139,12 @@ async fn add_file(fake: &FakeServer, input: &Path, failed: &Path, extra: &[&str]
         failed.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    aelyst(fake, &args, None).await
+    args
+}
+
+/// `aelyst tags add --file INPUT --failed FAILED EXTRA…` against the fake.
+async fn add_file(fake: &FakeServer, input: &Path, failed: &Path, extra: &[&str]) -> Output {
+    aelyst(fake, &add_file_args(input, failed, extra), None).await
 }
 
 /// Flags that keep waits short: the process runs in real time.
@@ -378,22 +396,7 @@ async fn exit_codes_say_what_went_wrong() {
     .await;
     assert_eq!(token_argument.code, 2, "the token is never an argument");
 
-    let wrong = run(
-        &[
-            "tags",
-            "add",
-            "--file",
-            input.to_str().unwrap(),
-            "--failed",
-            failed.to_str().unwrap(),
-        ],
-        None,
-        &[
-            ("AELYST_API_TOKEN", "wrong"),
-            ("AELYST_BASE_URL", fake.base_url()),
-        ],
-    )
-    .await;
+    let wrong = with_wrong_token(&fake, &add_file_args(&input, &failed, &[])).await;
     wrong.assert_fails(3, "check AELYST_API_TOKEN");
     assert_eq!(failed_rows(&failed).len(), 3, "every row is accounted for");
 
@@ -415,22 +418,9 @@ async fn after_a_401_every_row_is_kept_with_its_tags() {
     let input = scratch.file("contacts.csv", &format!("identifier,tags\n{rows}"));
     let failed = scratch.path("failed.csv");
 
-    let out = run(
-        &[
-            "tags",
-            "add",
-            "--file",
-            input.to_str().unwrap(),
-            "--failed",
-            failed.to_str().unwrap(),
-            "--tag",
-            "imported",
-        ],
-        None,
-        &[
-            ("AELYST_API_TOKEN", "wrong"),
-            ("AELYST_BASE_URL", fake.base_url()),
-        ],
+    let out = with_wrong_token(
+        &fake,
+        &add_file_args(&input, &failed, &["--tag", "imported"]),
     )
     .await;
 
