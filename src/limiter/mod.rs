@@ -213,19 +213,16 @@ impl Limiter {
         } = answer;
         // Up at once to a longer round trip; down by an eighth per answer, so that one quick
         // answer does not undo what a slow one taught.
-        let learn = |margin: u64| {
-            let decayed = margin - margin / 8;
-            Some(nanos(
-                round_trip
-                    .max(Duration::from_nanos(decayed))
-                    .clamp(MIN_MARGIN, MAX_MARGIN),
-            ))
+        let next = |margin: u64| {
+            let decayed = Duration::from_nanos(margin - margin / 8);
+            nanos(round_trip.max(decayed).clamp(MIN_MARGIN, MAX_MARGIN))
         };
+        // The update always gives a value, so it cannot fail.
         let previous = self
             .margin
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, learn)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| Some(next(m)))
             .unwrap_or_else(|unchanged| unchanged);
-        let span = SECOND + Duration::from_nanos(learn(previous).unwrap_or(previous));
+        let span = SECOND + Duration::from_nanos(next(previous));
         let rate_limit = rate_limit.filter(|r| r.limit() > 0);
         let mut shard = self.shard(key);
         let paths = &mut shard.paths;
