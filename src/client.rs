@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::limiter::{Answer, Limiter};
+use crate::limiter::{Answer, Limiter, Refused};
 use crate::retry::{Decision, RetryQuota};
 use crate::{
     ClientBuilder, Error, Identifier, REDACTED, RateLimit, RetryPolicy, TagsAdded, response, tags,
@@ -347,11 +347,15 @@ impl Client {
             if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
                 match limiter.acquire(key, clock, now, deadline).await {
                     Ok(released) => now = released,
-                    Err(hold) => {
+                    Err(Refused::Held(left)) => {
                         tracing::debug!(
-                            hold_ms = hold.as_millis() as u64,
-                            "the rate limiter's hold would pass the budget"
+                            hold_ms = left.as_millis() as u64,
+                            "a 429 holds the path past the budget; not sending"
                         );
+                        return give_up(Error::held(left), attempt);
+                    }
+                    Err(Refused::Busy) => {
+                        tracing::debug!("the rate limiter's wait would pass the budget");
                         return out_of_time(last_error, attempt);
                     }
                 }
@@ -361,10 +365,9 @@ impl Client {
                 return out_of_time(last_error, attempt);
             }
             attempt += 1;
-            let sent = now;
             let result = self.attempt(&request, inner.timeout.min(left)).await;
             now = clock.now();
-            self.learn(key, sent, now, &result);
+            self.learn(key, now, &result);
             let err = match result {
                 Ok(done) => {
                     inner.quota.succeeded(spent);
@@ -405,15 +408,9 @@ impl Client {
         }
     }
 
-    /// Tells the rate limiter and the caller's hook what a response, sent at `sent` and
-    /// answered at `answered`, said of the quota.
-    fn learn(
-        &self,
-        key: Option<u64>,
-        sent: Instant,
-        answered: Instant,
-        result: &Result<TagsAdded, Error>,
-    ) {
+    /// Tells the rate limiter and the caller's hook what a response, answered at `answered`,
+    /// said of the quota.
+    fn learn(&self, key: Option<u64>, answered: Instant, result: &Result<TagsAdded, Error>) {
         let inner = &*self.inner;
         let (rate_limit, refused, retry_after) = match result {
             Ok(done) => (done.rate_limit(), false, None),
@@ -431,7 +428,6 @@ impl Client {
         }
         if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
             let answer = Answer {
-                round_trip: answered.saturating_duration_since(sent),
                 rate_limit,
                 refused,
                 retry_after,

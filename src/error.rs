@@ -229,6 +229,22 @@ impl Error {
         self
     }
 
+    /// A call not sent because a 429 holds its path for `left` still, past its budget.
+    pub(crate) fn held(left: Duration) -> Self {
+        // Whole milliseconds read better than the nanoseconds of a clock difference.
+        let left = Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+        Error::RateLimited(ApiError {
+            status: 429,
+            code: None,
+            message: None,
+            body_snippet: None,
+            retry_after: Some(left),
+            rate_limit: None,
+            attempts: 0,
+            held: true,
+        })
+    }
+
     /// A call whose time budget ran out before it could make its next attempt.
     pub(crate) fn budget_spent(budget: Duration) -> Self {
         Error::Timeout(TransportError {
@@ -423,6 +439,8 @@ pub struct ApiError {
     pub(crate) retry_after: Option<Duration>,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) attempts: u32,
+    /// Made by the client's rate limiter, not received: a 429 on the path still holds it.
+    pub(crate) held: bool,
 }
 
 impl ApiError {
@@ -555,12 +573,18 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (true, Some(left)) = (self.held, self.retry_after) {
+            return write!(
+                f,
+                "not sent: the api's last 429 on this path holds it for another {left:?}"
+            );
+        }
         write!(f, "status {}", self.status)?;
         if let Some(code) = self.code.filter(|&code| code != i64::from(self.status)) {
             write!(f, " (code {code})")?;
         }
         match (&self.message, &self.body_snippet) {
-            (Some(message), _) => write!(f, ": {message}"),
+            (Some(message), _) => write!(f, ": {}", Shown(message, MESSAGE_SHOWN)),
             (None, Some(snippet)) => write!(f, ": body {snippet:?}"),
             (None, None) => Ok(()),
         }
@@ -894,6 +918,31 @@ impl ConfigError {
     }
 }
 
+/// How much of a server's `message` an error's `Display` shows; [`ApiError::message`] keeps
+/// all of it.
+const MESSAGE_SHOWN: usize = 1024;
+
+/// Untrusted text as an error message shows it: at most `.1` bytes, cut on a character
+/// boundary with `…`, and every control character replaced by `\u{FFFD}`, so that a server's
+/// words can neither flood a log nor drive a terminal.
+struct Shown<'a>(&'a str, usize);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Shown(text, max) = *self;
+        let mut shown = 0;
+        for c in text.chars() {
+            shown += c.len_utf8();
+            if shown > max {
+                return f.write_str("…");
+            }
+            let c = if c.is_control() { '\u{FFFD}' } else { c };
+            fmt::Write::write_char(f, c)?;
+        }
+        Ok(())
+    }
+}
+
 /// Shortens untrusted text for an error message: at most `max` characters, control
 /// characters escaped by the caller's `{:?}`.
 pub(crate) fn snippet(text: &str, max: usize) -> String {
@@ -915,6 +964,19 @@ mod tests {
         assert_bounds::<ConfigError>();
         assert_bounds::<DecodeError>();
         assert_bounds::<TransportError>();
+    }
+
+    #[test]
+    fn shown_text_is_bounded_and_has_no_control_characters() {
+        assert_eq!(
+            Shown("a\u{1b}[2Jb\n", 100).to_string(),
+            "a\u{FFFD}[2Jb\u{FFFD}"
+        );
+        assert_eq!(Shown("héllo", 3).to_string(), "hé…");
+        assert_eq!(
+            Shown(&"x".repeat(5000), MESSAGE_SHOWN).to_string().len(),
+            1024 + 3
+        );
     }
 
     #[test]

@@ -162,6 +162,7 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
         retry_after,
         rate_limit,
         attempts: 1,
+        held: false,
     }))
 }
 

@@ -285,6 +285,7 @@ mod tests {
             retry_after,
             rate_limit: None,
             attempts: 1,
+            held: false,
         })
     }
 

@@ -57,6 +57,9 @@ impl SimClock {
 
 impl State {
     fn advance_if_idle(&mut self) {
+        // A sleep dropped before its end (a wait raced against something else that won) is
+        // not a participant asleep.
+        self.sleepers.retain(|(_, wake)| !wake.is_closed());
         if self.sleepers.is_empty() || self.sleepers.len() + self.finished < self.participants {
             return;
         }

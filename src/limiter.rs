@@ -1,0 +1,639 @@
+//! The client's own rate limiter, shared by every clone of a [`Client`](crate::Client): it
+//! holds back a request the API would surely refuse, so that many tasks calling at once see no
+//! 429 storm.
+//!
+//! The API allows each method 5 requests per second per unique path. For each path the
+//! limiter keeps a few numbers, whatever any header says: the limit, the last *batch* of
+//! requests (when its last one left and how many it held) and how long a 429 holds the path.
+//! A request joins the current batch while it has room; once it is full, the next request
+//! waits until a window has passed since the batch's last request, and starts a new batch.
+//! Two requests of different batches are thus always a window apart, so no window, however
+//! the server lines its windows up, ever holds more than `limit` of them. The price is that
+//! a path used steadily just under its limit may be paced below it; bursts, and the paths of
+//! a bulk run, which see one request each, go at once.
+//!
+//! Requests that must wait stand in a first-in, first-out line per path (a Tokio mutex, which
+//! is fair), and only the one at its head sleeps. Nothing is booked ahead: a request counts
+//! only at the moment it is sent, so a call dropped while it waits (a caller's timeout, a
+//! `select!`) gives back its place in line and has taken nothing from anyone.
+//!
+//! It learns from every response: `X-RateLimit-Limit` replaces the limit (clamped to
+//! 1..=[`MAX_LIMIT`]), an `X-RateLimit-Remaining` showing more requests than this client sent
+//! counts the others' requests in the current batch, and a 429 holds the whole path until its
+//! `Retry-After` has passed. The caller's own ceiling across all paths is one more such gate,
+//! with a line of its own.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures_util::future::{self, Either};
+use tokio::sync::{Mutex as Line, OwnedMutexGuard};
+
+use crate::RateLimit;
+use crate::clock::Clock;
+
+/// The API's documented limit per method and path, used until a response says otherwise.
+pub(crate) const DOCUMENTED_LIMIT: u32 = 5;
+
+/// A path's window: the API's second, plus 50 ms for network jitter. Two requests sent a
+/// window apart reach the server at least a second apart unless their trips differ by more.
+pub(crate) const PATH_WINDOW: Duration = Duration::from_millis(1050);
+
+/// The caller's own ceiling across all paths is ours alone to keep, so it needs no margin.
+const GLOBAL_WINDOW: Duration = Duration::from_secs(1);
+
+/// The largest limit learned from `X-RateLimit-Limit`. A gateway reporting a daily quota
+/// would otherwise turn the path's pacing off; past this, the API's own 429s still pace it.
+pub(crate) const MAX_LIMIT: u32 = 1000;
+
+/// How long a path is held after a 429 that did not say how long to wait.
+const DEFAULT_HOLD: Duration = Duration::from_secs(1);
+
+/// The most paths tracked at once. Paths are forgotten a window after their last request,
+/// or when their hold ends, so only a server holding a quarter of a million paths by 429
+/// reaches it; past it, new paths go unpaced (the API's 429s still hold them back).
+const MAX_PATHS: usize = 1 << 18;
+
+/// What one response told the limiter.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Answer {
+    /// The quota the response reported, if it did.
+    pub(crate) rate_limit: Option<RateLimit>,
+    /// Whether it was a 429.
+    pub(crate) refused: bool,
+    /// How long it asked to wait, if it did.
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// Why a request may not go before its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// A 429 holds the path for this long still.
+    Held(Duration),
+    /// The path's pace, its line or the caller's ceiling would take past the deadline.
+    Busy,
+}
+
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    table: Mutex<Table>,
+    hasher: RandomState,
+}
+
+#[derive(Debug)]
+struct Table {
+    /// Keyed by a hash of method and path, so that finding a path never allocates. Two paths
+    /// whose hashes collide would share a gate: slower, never wrong.
+    paths: HashMap<u64, Gate>,
+    /// The caller's ceiling across all paths, if any.
+    global: Option<Gate>,
+    /// When idle paths were last forgotten: once a window, in one pass.
+    swept_at: Option<Instant>,
+}
+
+/// What holds requests back on one path, or across all of them.
+#[derive(Debug)]
+struct Gate {
+    limit: u32,
+    window: Duration,
+    batch: Option<Batch>,
+    held_until: Option<Instant>,
+    /// The line of requests waiting their turn, made when the first one has to wait. Each
+    /// waiter holds a clone, so more than one owner means someone is in line.
+    line: Option<Arc<Line<()>>>,
+}
+
+/// The requests of the current batch: how many, and when the last one left.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    last: Instant,
+    count: u32,
+}
+
+impl Gate {
+    fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit,
+            window,
+            batch: None,
+            held_until: None,
+            line: None,
+        }
+    }
+
+    /// The earliest instant from `now` at which a request may go.
+    fn free_at(&self, now: Instant) -> Instant {
+        let after_hold = self.held_until.map_or(now, |until| until.max(now));
+        match self.batch {
+            Some(batch) if batch.count >= self.limit => after_hold.max(batch.last + self.window),
+            _ => after_hold,
+        }
+    }
+
+    /// Counts a request sent at `at`.
+    fn record(&mut self, at: Instant) {
+        self.add(at, 1);
+    }
+
+    /// Counts `count` requests as sent at `at`: in the current batch while it is under a
+    /// window old, else as a new batch.
+    fn add(&mut self, at: Instant, count: u32) {
+        self.batch = Some(match self.batch {
+            Some(batch) if at < batch.last + self.window => Batch {
+                last: batch.last.max(at),
+                count: batch.count.saturating_add(count),
+            },
+            _ => Batch { last: at, count },
+        });
+    }
+
+    /// Requests the server counted that this client did not send come from elsewhere
+    /// (another process with the same token): they join the current batch as sent now.
+    fn count_others(&mut self, now: Instant, quota: RateLimit) {
+        let used = quota
+            .limit()
+            .saturating_sub(quota.remaining())
+            .min(self.limit);
+        let ours = match self.batch {
+            Some(batch) if now < batch.last + self.window => batch.count,
+            _ => 0,
+        };
+        if used > ours {
+            self.add(now, used - ours);
+        }
+    }
+
+    fn queued(&self) -> bool {
+        self.line
+            .as_ref()
+            .is_some_and(|line| Arc::strong_count(line) > 1)
+    }
+
+    /// A place in this gate's line.
+    fn line(&mut self) -> Arc<Line<()>> {
+        self.line.get_or_insert_with(Arc::default).clone()
+    }
+
+    /// Whether the gate holds nothing back any more, nor anyone in line: forgetting it
+    /// changes nothing.
+    fn idle(&self, now: Instant) -> bool {
+        !self.queued()
+            && self.held_until.is_none_or(|until| until <= now)
+            && self
+                .batch
+                .is_none_or(|batch| batch.last + self.window <= now)
+    }
+}
+
+impl Table {
+    /// The path's gate, made if the table has room.
+    fn path(&mut self, key: u64) -> Option<&mut Gate> {
+        let room = self.paths.len() < MAX_PATHS;
+        match self.paths.entry(key) {
+            std::collections::hash_map::Entry::Occupied(entry) => Some(entry.into_mut()),
+            std::collections::hash_map::Entry::Vacant(entry) if room => {
+                Some(entry.insert(Gate::new(DOCUMENTED_LIMIT, PATH_WINDOW)))
+            }
+            std::collections::hash_map::Entry::Vacant(_) => None,
+        }
+    }
+
+    /// When a request on `key` may go, by its path and, with `global`, the caller's ceiling.
+    fn free_at(&self, key: u64, now: Instant, global: bool) -> Instant {
+        let path = self.paths.get(&key).map_or(now, |gate| gate.free_at(now));
+        let ceiling = self.global.as_ref().filter(|_| global);
+        ceiling.map_or(path, |gate| path.max(gate.free_at(now)))
+    }
+
+    fn record(&mut self, key: u64, now: Instant) {
+        if let Some(gate) = self.path(key) {
+            gate.record(now);
+        }
+        if let Some(gate) = &mut self.global {
+            gate.record(now);
+        }
+    }
+
+    fn refusal(&self, key: u64, now: Instant) -> Refused {
+        match self.paths.get(&key).and_then(|gate| gate.held_until) {
+            Some(until) if until > now => Refused::Held(until - now),
+            _ => Refused::Busy,
+        }
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        let swept_at = *self.swept_at.get_or_insert(now);
+        if now.saturating_duration_since(swept_at) >= PATH_WINDOW {
+            self.paths.retain(|_, gate| !gate.idle(now));
+            self.swept_at = Some(now);
+        }
+    }
+}
+
+impl Limiter {
+    pub(crate) fn new(global_per_second: Option<u32>) -> Self {
+        Self {
+            table: Mutex::new(Table {
+                paths: HashMap::new(),
+                global: global_per_second.map(|limit| Gate::new(limit, GLOBAL_WINDOW)),
+                swept_at: None,
+            }),
+            hasher: RandomState::new(),
+        }
+    }
+
+    pub(crate) fn key(&self, method: &str, path: &str) -> u64 {
+        self.hasher.hash_one((method, path))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // Every change under the lock leaves the table consistent, so a panic elsewhere
+        // cannot poison it in a way that matters.
+        self.table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until a request on `key` may go, asking at `now` by `clock`, counts it as sent
+    /// and returns the time it went. Fails at once, taking nothing, when it could not go
+    /// before `deadline`.
+    ///
+    /// Safe to drop at any await: until it returns, it holds nothing but its places in line.
+    pub(crate) async fn acquire(
+        &self,
+        key: u64,
+        clock: &dyn Clock,
+        now: Instant,
+        deadline: Instant,
+    ) -> Result<Instant, Refused> {
+        let (path_line, global_line) = {
+            let mut table = self.lock();
+            table.sweep(now);
+            let path = table.paths.get(&key);
+            let global = table.global.as_ref();
+            let nobody_ahead = !path.is_some_and(Gate::queued) && !global.is_some_and(Gate::queued);
+            if nobody_ahead && table.free_at(key, now, true) <= now {
+                table.record(key, now);
+                return Ok(now);
+            }
+            (
+                table.path(key).map(Gate::line),
+                table.global.as_mut().map(Gate::line),
+            )
+        };
+        // The path's turn first, waiting out its pace without holding up other paths; then
+        // the ceiling's turn, waiting for both.
+        let _path_turn = match path_line {
+            Some(line) => Some(self.turn(line, key, clock, deadline).await?),
+            None => None,
+        };
+        if global_line.is_some() {
+            self.wait(key, false, clock, deadline).await?;
+        }
+        let _global_turn = match global_line {
+            Some(line) => Some(self.turn(line, key, clock, deadline).await?),
+            None => None,
+        };
+        self.wait(key, true, clock, deadline).await
+    }
+
+    /// Takes a turn in `line`, or fails when the deadline comes first.
+    async fn turn(
+        &self,
+        line: Arc<Line<()>>,
+        key: u64,
+        clock: &dyn Clock,
+        deadline: Instant,
+    ) -> Result<OwnedMutexGuard<()>, Refused> {
+        if let Ok(turn) = line.clone().try_lock_owned() {
+            return Ok(turn);
+        }
+        // Only a request that must queue sleeps until its deadline: a clock that moves when
+        // slept on (as a test's manual clock does) moves only then.
+        let left = deadline.saturating_duration_since(clock.now());
+        match future::select(pin!(line.lock_owned()), clock.sleep(left)).await {
+            Either::Left((turn, _)) => Ok(turn),
+            Either::Right(_) => Err(self.lock().refusal(key, clock.now())),
+        }
+    }
+
+    /// Sleeps until the path (and with `global`, the ceiling) lets a request go; counts it as
+    /// sent when `global` is set, which is the last step.
+    async fn wait(
+        &self,
+        key: u64,
+        global: bool,
+        clock: &dyn Clock,
+        deadline: Instant,
+    ) -> Result<Instant, Refused> {
+        loop {
+            let now = clock.now();
+            let at = {
+                let mut table = self.lock();
+                let at = table.free_at(key, now, global);
+                if at <= now && global {
+                    table.record(key, now);
+                }
+                if at > deadline {
+                    return Err(table.refusal(key, now));
+                }
+                at
+            };
+            if at <= now {
+                return Ok(now);
+            }
+            tracing::debug!(
+                hold_ms = (at - now).as_millis() as u64,
+                "rate limiter holding the request"
+            );
+            // A 429 may come in meanwhile and hold the path longer: the loop asks again.
+            clock.sleep(at - now).await;
+        }
+    }
+
+    /// Learns from a response on `key`, answered at `now`.
+    pub(crate) fn observe(&self, key: u64, now: Instant, answer: Answer) {
+        let mut table = self.lock();
+        // A path forgotten since its request went (its answer came a window late) is only
+        // worth bringing back for a hold.
+        let gate = if answer.refused {
+            table.path(key)
+        } else {
+            table.paths.get_mut(&key)
+        };
+        let Some(gate) = gate else { return };
+        if let Some(quota) = answer.rate_limit.filter(|quota| quota.limit() > 0) {
+            gate.limit = quota.limit().min(MAX_LIMIT);
+            // A 429's hold already keeps the path quiet.
+            if !answer.refused {
+                gate.count_others(now, quota);
+            }
+        }
+        if answer.refused {
+            let until = now + answer.retry_after.unwrap_or(DEFAULT_HOLD);
+            gate.held_until = Some(gate.held_until.map_or(until, |held| held.max(until)));
+        }
+    }
+
+    #[cfg(test)]
+    fn paths(&self) -> usize {
+        self.lock().paths.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    const FAR: Duration = Duration::from_secs(3600);
+
+    fn reported(limit: u32, remaining: u32) -> Answer {
+        Answer {
+            rate_limit: Some(RateLimit::new(limit, remaining)),
+            ..Answer::default()
+        }
+    }
+
+    fn refused(retry_after: Duration) -> Answer {
+        Answer {
+            refused: true,
+            retry_after: Some(retry_after),
+            ..Answer::default()
+        }
+    }
+
+    /// Sends `count` requests on `path` one after the other, each as soon as the limiter lets
+    /// it, and returns when each went, from the clock's start.
+    async fn send(
+        limiter: &Limiter,
+        clock: &ManualClock,
+        path: &str,
+        count: usize,
+    ) -> Vec<Duration> {
+        let key = limiter.key("POST", path);
+        let start = clock.now() - clock.elapsed();
+        let mut sent = Vec::new();
+        for _ in 0..count {
+            let now = clock.now();
+            let at = limiter.acquire(key, clock, now, now + FAR).await.unwrap();
+            sent.push(at - start);
+        }
+        sent
+    }
+
+    fn windows(counts: &[(u32, usize)]) -> Vec<Duration> {
+        counts
+            .iter()
+            .flat_map(|&(window, n)| std::iter::repeat_n(PATH_WINDOW * window, n))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_five_then_a_window_after_its_last() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        assert_eq!(
+            send(&limiter, &clock, "/a", 11).await,
+            windows(&[(0, 5), (1, 5), (2, 1)])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_spread_out_is_counted_from_its_last_request() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        let step = Duration::from_millis(500);
+        for _ in 0..5 {
+            send(&limiter, &clock, "/a", 1).await;
+            clock.advance(step);
+        }
+        // The fifth went at 2 s; the sixth waits until a window after it.
+        assert_eq!(
+            send(&limiter, &clock, "/a", 1).await,
+            [step * 4 + PATH_WINDOW]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_path_quiet_for_a_window_starts_afresh() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        send(&limiter, &clock, "/a", 4).await;
+        clock.advance(PATH_WINDOW);
+        assert_eq!(
+            send(&limiter, &clock, "/a", 6).await,
+            windows(&[(1, 5), (2, 1)])
+        );
+    }
+
+    #[tokio::test]
+    async fn paths_and_methods_are_separate() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        send(&limiter, &clock, "/a", 5).await;
+        assert_eq!(send(&limiter, &clock, "/b", 1).await, [Duration::ZERO]);
+        let get = limiter.key("GET", "/a");
+        let now = clock.now();
+        assert_eq!(limiter.acquire(get, &clock, now, now).await, Ok(now));
+    }
+
+    #[tokio::test]
+    async fn learns_the_limit_within_bounds() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        let key = limiter.key("POST", "/a");
+        send(&limiter, &clock, "/a", 1).await;
+        limiter.observe(key, clock.now(), reported(2, 1));
+        assert_eq!(
+            send(&limiter, &clock, "/a", 2).await,
+            windows(&[(0, 1), (1, 1)])
+        );
+
+        limiter.observe(key, clock.now(), reported(u32::MAX, u32::MAX));
+        assert_eq!(limiter.lock().paths[&key].limit, MAX_LIMIT);
+        limiter.observe(key, clock.now(), reported(0, 0));
+        assert_eq!(
+            limiter.lock().paths[&key].limit,
+            MAX_LIMIT,
+            "a zero limit is ignored"
+        );
+    }
+
+    #[tokio::test]
+    async fn counts_requests_it_did_not_send() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        let key = limiter.key("POST", "/a");
+        send(&limiter, &clock, "/a", 1).await;
+        // The server has seen 4, we sent 1: three came from elsewhere.
+        limiter.observe(key, clock.now(), reported(5, 1));
+        assert_eq!(
+            send(&limiter, &clock, "/a", 2).await,
+            windows(&[(0, 1), (1, 1)])
+        );
+    }
+
+    #[tokio::test]
+    async fn absurd_quotas_cost_nothing_more() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        let key = limiter.key("POST", "/a");
+        send(&limiter, &clock, "/a", 1).await;
+        limiter.observe(key, clock.now(), reported(u32::MAX, 0));
+        let gate = &limiter.lock().paths[&key];
+        assert_eq!(gate.batch.map(|batch| batch.count), Some(MAX_LIMIT));
+    }
+
+    #[tokio::test]
+    async fn a_429_holds_the_path_for_its_retry_after() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        let key = limiter.key("POST", "/a");
+        limiter.observe(key, clock.now(), refused(Duration::from_secs(3)));
+        assert_eq!(
+            send(&limiter, &clock, "/a", 1).await,
+            [Duration::from_secs(3)]
+        );
+        assert_eq!(
+            send(&limiter, &clock, "/b", 1).await,
+            [Duration::from_secs(3)],
+            "not held"
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_past_the_deadline_saying_why() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        let key = limiter.key("POST", "/a");
+        send(&limiter, &clock, "/a", 5).await;
+        let now = clock.now();
+        let soon = now + Duration::from_millis(500);
+        assert_eq!(
+            limiter.acquire(key, &clock, now, soon).await,
+            Err(Refused::Busy)
+        );
+        limiter.observe(key, now, refused(Duration::from_secs(60)));
+        assert_eq!(
+            limiter.acquire(key, &clock, now, soon).await,
+            Err(Refused::Held(Duration::from_secs(60)))
+        );
+        assert!(clock.sleeps().is_empty(), "refused without waiting");
+    }
+
+    #[tokio::test]
+    async fn a_global_ceiling_spans_every_path() {
+        let (limiter, clock) = (Limiter::new(Some(2)), ManualClock::new());
+        let mut sent = Vec::new();
+        for path in ["/a", "/b", "/c"] {
+            sent.extend(send(&limiter, &clock, path, 1).await);
+        }
+        assert_eq!(sent, [Duration::ZERO, Duration::ZERO, GLOBAL_WINDOW]);
+    }
+
+    #[tokio::test]
+    async fn idle_paths_are_forgotten_once_a_window() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        for i in 0..100 {
+            send(&limiter, &clock, &format!("/{i}"), 1).await;
+        }
+        let held = limiter.key("POST", "/held");
+        limiter.observe(held, clock.now(), refused(Duration::from_secs(10)));
+        clock.advance(PATH_WINDOW / 2);
+        send(&limiter, &clock, "/late", 1).await;
+        assert_eq!(limiter.paths(), 102, "all still in their window");
+        clock.advance(PATH_WINDOW);
+        send(&limiter, &clock, "/later", 1).await;
+        assert_eq!(limiter.paths(), 2, "the held path and /later");
+        clock.advance(Duration::from_secs(10));
+        send(&limiter, &clock, "/last", 1).await;
+        assert_eq!(limiter.paths(), 1);
+    }
+
+    /// A clock whose sleeps never end, so that a waiter stays where it is.
+    #[derive(Debug)]
+    struct Frozen(Instant);
+
+    impl Clock for Frozen {
+        fn now(&self) -> Instant {
+            self.0
+        }
+
+        fn sleep(&self, _: Duration) -> crate::clock::Sleep {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    /// Polls `future` once, as a caller would before its timeout drops it.
+    fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        match pin!(future).poll(&mut cx) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn a_dropped_wait_takes_nothing_and_leaves_the_line() {
+        let limiter = Limiter::new(Some(100));
+        let clock = Frozen(Instant::now());
+        let now = clock.now();
+        let key = limiter.key("POST", "/a");
+        for _ in 0..5 {
+            assert!(poll_once(limiter.acquire(key, &clock, now, now + FAR)).is_some());
+        }
+        // Hundreds of callers give up while the path waits out its window: at the head of the
+        // line (sleeping) and behind it (queued).
+        let mut waiting: Vec<_> = (0..300)
+            .map(|_| Box::pin(limiter.acquire(key, &clock, now, now + FAR)))
+            .collect();
+        for future in &mut waiting {
+            assert!(poll_once(future.as_mut()).is_none());
+        }
+        assert!(limiter.lock().paths[&key].queued());
+        drop(waiting);
+
+        let table = limiter.lock();
+        assert!(!table.paths[&key].queued(), "nobody left in line");
+        assert_eq!(table.paths[&key].batch.unwrap().count, 5, "nothing counted");
+        assert_eq!(table.global.as_ref().unwrap().batch.unwrap().count, 5);
+    }
+
+    use std::future::Future;
+}
