@@ -391,10 +391,20 @@ fn authorization(token: &str) -> Result<HeaderValue, ConfigError> {
     Ok(value)
 }
 
+/// The longest base URL taken. With it and the longest identifier, a request's URL stays well
+/// under the 8 KiB that servers and proxies commonly accept, and far under the HTTP stack's
+/// own limit, so that no URL is refused after the call has started.
+const MAX_BASE_URL: usize = 2048;
+
 /// Parses and checks a base URL. Its text is not repeated in errors: a URL pasted by mistake
 /// may hold a secret.
 fn base_url(text: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
     let reject = |problem: String| ConfigError::new(ConfigErrorKind::InvalidBaseUrl, problem);
+    if text.len() > MAX_BASE_URL {
+        return Err(reject(format!(
+            "the base url is longer than {MAX_BASE_URL} bytes"
+        )));
+    }
     let url =
         Url::parse(text).map_err(|err| reject(format!("the base url does not parse: {err}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -477,6 +487,7 @@ mod tests {
             "https://user:pass@api.aelyst.ai/v1",
             "https://api.aelyst.ai/v1?x=1",
             "https://api.aelyst.ai/v1#frag",
+            &format!("https://api.aelyst.ai/{}", "v".repeat(MAX_BASE_URL)),
         ] {
             let builder = ClientBuilder::new().token("t").base_url(bad);
             assert_eq!(

@@ -20,6 +20,10 @@ use crate::{Client, Error, Identifier, MAX_TAGS, TagsAdded, tags};
 /// | [`concurrency`](Self::concurrency) | 16 calls in flight |
 /// | [`max_requeues`](Self::max_requeues) | a 449 is requeued up to 5 times per contact |
 /// | [`queued_delay`](Self::queued_delay) | 60 s before a requeued contact goes again, unless the 449 says `Retry-After` |
+/// | [`max_wait`](Self::max_wait) | 10 minutes: a 449 asking to wait longer ends its item at once |
+///
+/// Each item may hold up to 100 distinct tags, sent in
+/// calls of ten; an item with more fails with [`Error::InvalidInput`] and sends nothing.
 ///
 /// ```
 /// # #[cfg(feature = "fake")]
@@ -49,7 +53,12 @@ pub struct BulkTagger {
     concurrency: usize,
     max_requeues: u32,
     queued_delay: Duration,
+    max_wait: Duration,
 }
+
+/// The most calls a bulk run keeps in flight, whatever it is asked: far more than the API's
+/// per-path limit makes useful, and few enough to keep the run's memory small.
+const MAX_CONCURRENCY: usize = 1024;
 
 /// How many inputs may be under way (in flight, waiting for a turn, or waiting to be requeued)
 /// for each call allowed in flight. It bounds memory however long the input.
@@ -62,11 +71,12 @@ impl BulkTagger {
             concurrency: 16,
             max_requeues: 5,
             queued_delay: Duration::from_secs(60),
+            max_wait: Duration::from_secs(600),
         }
     }
 
-    /// The most calls in flight at once (at least 1). The client's rate limiter still paces
-    /// each contact to the API's limit.
+    /// The most calls in flight at once, clamped to 1 to 1,024. The client's
+    /// rate limiter still paces each contact to the API's limit.
     ///
     /// ```
     /// let client = aelyst::Client::new("token")?;
@@ -74,7 +84,7 @@ impl BulkTagger {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn concurrency(mut self, calls: usize) -> Self {
-        self.concurrency = calls.max(1);
+        self.concurrency = calls.clamp(1, MAX_CONCURRENCY);
         self
     }
 
@@ -101,6 +111,21 @@ impl BulkTagger {
     /// ```
     pub fn queued_delay(mut self, delay: Duration) -> Self {
         self.queued_delay = delay;
+        self
+    }
+
+    /// The longest wait a 449's `Retry-After` may ask of an item. A 449 asking for longer
+    /// ends its item at once, with that 449 as its error and its wait in
+    /// [`Error::retry_after`], so that a server cannot park a run for hours. Waits within one
+    /// call (429, 5xx) are bounded by the client's [`RetryPolicy::budget`](crate::RetryPolicy::budget).
+    ///
+    /// ```
+    /// let client = aelyst::Client::new("token")?;
+    /// let tagger = client.bulk_tagger().max_wait(std::time::Duration::from_secs(120));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
         self
     }
 
@@ -241,7 +266,10 @@ impl BulkTagger {
             };
             counts.retries += attempts.saturating_sub(1);
             match result {
-                Err(Error::Queued(api)) if requeues < self.max_requeues => {
+                Err(Error::Queued(api))
+                    if requeues < self.max_requeues
+                        && api.retry_after().is_none_or(|wait| wait <= self.max_wait) =>
+                {
                     requeues += 1;
                     counts.requeues += 1;
                     let wait = api.retry_after().unwrap_or(self.queued_delay);

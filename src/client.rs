@@ -13,7 +13,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::limiter::{Answer, Limiter, Refused};
-use crate::retry::{Decision, RetryQuota};
+use crate::retry::{Decision, RetryQuota, Spent};
 use crate::{
     ClientBuilder, Error, Identifier, REDACTED, RateLimit, RetryPolicy, TagsAdded, response, tags,
 };
@@ -315,9 +315,21 @@ impl Client {
         &*self.inner.clock
     }
 
-    /// Runs a call: waits for the rate limiter, attempts, and retries while the policy, the
-    /// budget and the retry quota allow.
+    /// Runs a call, settling the retry tokens it took once it ends. Dropped before then, it
+    /// gives them back: a caller's timeout says nothing of the API's health.
     async fn execute(&self, request: Prepared) -> Result<TagsAdded, Error> {
+        let mut spent = Spent::new(&self.inner.quota);
+        let result = self.run(request, &mut spent).await;
+        match &result {
+            Ok(_) => spent.succeeded(),
+            Err(_) => spent.failed(),
+        }
+        result
+    }
+
+    /// Waits for the rate limiter, attempts, and retries while the policy, the budget and the
+    /// retry quota allow.
+    async fn run(&self, request: Prepared, spent: &mut Spent<'_>) -> Result<TagsAdded, Error> {
         let inner = &*self.inner;
         let clock = &*inner.clock;
         let budget = inner.retry.total_budget();
@@ -330,7 +342,6 @@ impl Client {
             .limiter
             .as_ref()
             .map(|limiter| limiter.key("POST", request.url.path()));
-        let mut spent = 0;
         let mut last_error: Option<Error> = None;
         let mut attempt = 0;
         // Out of time before sending: the last answer, if any, says more than the budget.
@@ -370,7 +381,6 @@ impl Client {
             self.learn(key, now, &result);
             let err = match result {
                 Ok(done) => {
-                    inner.quota.succeeded(spent);
                     tracing::Span::current().record("attempts", attempt);
                     tracing::debug!(attempt, contact_id = done.contact_id(), "tags added");
                     return Ok(done.with_attempts(attempt));
@@ -390,11 +400,10 @@ impl Client {
                 );
                 return give_up(err, attempt);
             }
-            let Some(cost) = inner.quota.take(kind) else {
+            if !spent.take(kind) {
                 tracing::debug!(attempt, "the client's retry quota is spent; not retrying");
                 return give_up(err, attempt);
-            };
-            spent += cost;
+            }
             tracing::debug!(
                 attempt,
                 status = err.status(),

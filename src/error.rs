@@ -819,13 +819,15 @@ pub enum InvalidInputKind {
     UnknownPrefix,
     /// The contact id is not a positive integer.
     InvalidId,
-    /// The email does not have exactly one `@` with text on both sides and no whitespace.
+    /// The email is longer than 254 bytes, or does not have exactly one `@` with text on both
+    /// sides and no whitespace.
     InvalidEmail,
     /// The phone number is not `+` followed by 7 to 15 digits.
     InvalidPhone,
     /// No tags were given.
     NoTags,
-    /// More than 10 distinct tags were given.
+    /// More than 10 distinct tags were given to one call, or more than 100 to one item of a
+    /// bulk run.
     TooManyTags,
     /// A tag is empty, only whitespace, or holds control characters.
     InvalidTag,

@@ -5,6 +5,10 @@ use std::str::FromStr;
 
 use crate::error::{InvalidInput, InvalidInputKind, snippet};
 
+/// The longest email address taken, in bytes: RFC 5321 allows 254 characters for an address.
+/// It also keeps every request's URL short enough for any server.
+pub(crate) const MAX_EMAIL: usize = 254;
+
 /// How much of a rejected input an error message repeats.
 const ECHO_CHARS: usize = 64;
 
@@ -16,8 +20,8 @@ const ECHO_CHARS: usize = 64;
 /// Rules, checked before anything is sent:
 /// - `id:` takes a positive integer (no sign, no spaces). `Identifier::id(0)` can be built, but
 ///   every call rejects it with [`InvalidInputKind::InvalidId`].
-/// - `email:` takes text with exactly one `@`, something on both sides, and no whitespace or
-///   control characters. Case is kept as given.
+/// - `email:` takes text of at most 254 bytes (the limit of RFC 5321) with exactly one `@`,
+///   something on both sides, and no whitespace or control characters. Case is kept as given.
 /// - `phone:` takes `+` followed by 7 to 15 digits (E.164). Spaces, dashes, dots and
 ///   parentheses are stripped first, so `+60 12-123 3112` is `+60121233112`.
 ///
@@ -55,8 +59,8 @@ impl Identifier {
     ///
     /// # Errors
     ///
-    /// [`InvalidInputKind::InvalidEmail`] unless the text has exactly one `@`, something on both
-    /// sides and no whitespace or control characters.
+    /// [`InvalidInputKind::InvalidEmail`] unless the text has at most 254 bytes, exactly one
+    /// `@`, something on both sides and no whitespace or control characters.
     ///
     /// ```
     /// let who = aelyst::Identifier::email("abdc@gmail.com")?;
@@ -177,8 +181,8 @@ fn invalid_id(text: &str) -> InvalidInput {
     )
 }
 
-/// A checked email address: exactly one `@`, text on both sides, no whitespace or control
-/// characters.
+/// A checked email address: at most 254 bytes, exactly one `@`, text on both sides, no
+/// whitespace or control characters.
 ///
 /// ```
 /// let email: aelyst::Email = "abdc@gmail.com".parse()?;
@@ -211,6 +215,9 @@ impl FromStr for Email {
                 format!("email {:?} {reason}", snippet(s, ECHO_CHARS)),
             )
         };
+        if s.len() > MAX_EMAIL {
+            return Err(reject(&format!("is longer than {MAX_EMAIL} bytes")));
+        }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(reject("contains whitespace or control characters"));
         }
@@ -351,6 +358,16 @@ mod tests {
         ] {
             assert_eq!(kind_of(input), InvalidInputKind::InvalidEmail, "{input:?}");
         }
+    }
+
+    #[test]
+    fn emails_are_at_most_254_bytes() {
+        let at_limit = format!("{}@example.com", "a".repeat(MAX_EMAIL - 12));
+        assert!(Identifier::email(&at_limit).is_ok());
+        let over = format!("a{at_limit}");
+        let err = Identifier::email(&over).unwrap_err();
+        assert_eq!(err.kind(), InvalidInputKind::InvalidEmail);
+        assert!(err.to_string().contains("longer than 254 bytes"), "{err}");
     }
 
     #[test]

@@ -334,17 +334,18 @@ impl Limiter {
             let at = {
                 let mut table = self.lock();
                 let at = table.free_at(key, now, global);
-                if at <= now && global {
-                    table.record(key, now);
+                if at <= now {
+                    if global {
+                        table.record(key, now);
+                    }
+                    return Ok(now);
                 }
-                if at > deadline {
+                // Going at the deadline would leave no time to send.
+                if at >= deadline {
                     return Err(table.refusal(key, now));
                 }
                 at
             };
-            if at <= now {
-                return Ok(now);
-            }
             tracing::debug!(
                 hold_ms = (at - now).as_millis() as u64,
                 "rate limiter holding the request"

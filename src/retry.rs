@@ -220,6 +220,45 @@ pub(crate) fn classify(err: &Error) -> Option<RetryKind> {
     }
 }
 
+/// The tokens one call has taken from the quota for its retries. A call that fails keeps them
+/// taken; one that succeeds gives them back (and one more); one dropped before it ends gives
+/// them back as it drops.
+#[derive(Debug)]
+pub(crate) struct Spent<'a> {
+    quota: &'a RetryQuota,
+    tokens: u32,
+}
+
+impl<'a> Spent<'a> {
+    pub(crate) fn new(quota: &'a RetryQuota) -> Self {
+        Self { quota, tokens: 0 }
+    }
+
+    /// Takes the cost of a retry of `kind`; false when the quota cannot pay it.
+    pub(crate) fn take(&mut self, kind: RetryKind) -> bool {
+        self.quota
+            .take(kind)
+            .map(|cost| self.tokens += cost)
+            .is_some()
+    }
+
+    pub(crate) fn succeeded(mut self) {
+        self.quota.succeeded(std::mem::take(&mut self.tokens));
+    }
+
+    pub(crate) fn failed(mut self) {
+        self.tokens = 0;
+    }
+}
+
+impl Drop for Spent<'_> {
+    fn drop(&mut self) {
+        if self.tokens > 0 {
+            self.quota.refund(self.tokens);
+        }
+    }
+}
+
 /// The client-wide token bucket that retries draw from.
 #[derive(Debug)]
 pub(crate) struct RetryQuota {
@@ -261,6 +300,15 @@ impl RetryQuota {
             .tokens
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
                 Some(left.saturating_add(reward).min(QUOTA_CAPACITY))
+            });
+    }
+
+    /// Gives back tokens taken for a call that never ended.
+    fn refund(&self, tokens: u32) {
+        let _ = self
+            .tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                Some(left.saturating_add(tokens).min(QUOTA_CAPACITY))
             });
     }
 
@@ -343,6 +391,21 @@ mod tests {
             RetryPolicy::disabled().decide(&api(500, None), 1, 0.5),
             Decision::Stop
         );
+    }
+
+    #[test]
+    fn a_call_dropped_before_it_ends_gives_its_tokens_back() {
+        let quota = RetryQuota::default();
+        let mut dropped = Spent::new(&quota);
+        assert!(dropped.take(RetryKind::Transient) && dropped.take(RetryKind::Timeout));
+        assert_eq!(quota.left(), QUOTA_CAPACITY - 15);
+        drop(dropped);
+        assert_eq!(quota.left(), QUOTA_CAPACITY);
+
+        let mut failed = Spent::new(&quota);
+        assert!(failed.take(RetryKind::Transient));
+        failed.failed();
+        assert_eq!(quota.left(), QUOTA_CAPACITY - 5, "a failure keeps them");
     }
 
     #[test]

@@ -8,6 +8,11 @@ use crate::error::{InvalidInput, InvalidInputKind, snippet};
 /// The most distinct tags one call takes (the spec's `maxItems`).
 pub const MAX_TAGS: usize = 10;
 
+/// The most distinct tags one item of a bulk run takes: ten calls' worth. A row with more is
+/// far more likely a broken export than a contact, and would hold a place among the calls in
+/// flight for as many calls as it has tags over ten.
+pub(crate) const MAX_BULK_TAGS: usize = 100;
+
 /// How much of a rejected tag an error message repeats.
 const ECHO_CHARS: usize = 64;
 
@@ -54,13 +59,15 @@ where
 
 /// Checks tags as [`Client::add_tags_bulk`](crate::Client::add_tags_bulk) does, without
 /// sending anything: every tag must be non-empty, not only whitespace and free of control
-/// characters; exact duplicates are dropped (the first stays, order is kept). Any number of
-/// tags is accepted, since bulk work splits them into calls of at most [`MAX_TAGS`].
+/// characters; exact duplicates are dropped (the first stays, order is kept). Up to 100
+/// distinct tags are accepted, since bulk work splits them into calls of at most
+/// [`MAX_TAGS`].
 ///
 /// # Errors
 ///
 /// [`InvalidInputKind::NoTags`] for an empty list, [`InvalidInputKind::InvalidTag`] for a bad
-/// tag, naming it.
+/// tag, naming it, and [`InvalidInputKind::TooManyTags`] past 100 distinct tags
+/// (the rest of the list is then not read).
 ///
 /// ```
 /// let tags = aelyst::check_tags(["vip", "lead", "vip"])?;
@@ -78,9 +85,17 @@ where
     for (index, tag) in tags.into_iter().enumerate() {
         let tag = tag.into();
         check(index, &tag)?;
-        if seen.insert(tag.clone()) {
-            kept.push(tag);
+        if seen.contains(&tag) {
+            continue;
         }
+        if kept.len() == MAX_BULK_TAGS {
+            return Err(InvalidInput::new(
+                InvalidInputKind::TooManyTags,
+                format!("more than {MAX_BULK_TAGS} distinct tags given for one contact"),
+            ));
+        }
+        seen.insert(tag.clone());
+        kept.push(tag);
     }
     if kept.is_empty() {
         return Err(InvalidInput::new(
@@ -159,6 +174,24 @@ mod tests {
         assert_eq!(
             check_tags(["a", ""]).unwrap_err().kind(),
             InvalidInputKind::InvalidTag
+        );
+    }
+
+    #[test]
+    fn check_tags_stops_past_the_bulk_cap() {
+        let at_cap = (0..MAX_BULK_TAGS).map(|i| i.to_string());
+        assert_eq!(check_tags(at_cap).unwrap().len(), MAX_BULK_TAGS);
+        let mut read = 0;
+        let endless = (0..).map(|i: u64| {
+            read += 1;
+            i.to_string()
+        });
+        let err = check_tags(endless).unwrap_err();
+        assert_eq!(err.kind(), InvalidInputKind::TooManyTags);
+        assert_eq!(
+            read,
+            MAX_BULK_TAGS + 1,
+            "stopped reading at the first one too many"
         );
     }
 

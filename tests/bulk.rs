@@ -257,3 +257,112 @@ async fn no_more_calls_are_in_flight_than_the_concurrency() {
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
     waiting.abort();
 }
+
+/// A server whose first answer is a 449 asking to wait `retry_after` seconds, and every
+/// other a success.
+async fn server_queueing_once(retry_after: u64) -> wiremock::MockServer {
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers::any};
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(449)
+                .insert_header("retry-after", retry_after.to_string().as_str())
+                .set_body_string(r#"{"code": 449, "message": "in queue"}"#),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"contactId": 1}"#))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_449_asking_to_wait_past_max_wait_ends_its_item_at_once() {
+    // (the 449's Retry-After, the tagger's max_wait, whether it is waited out)
+    let cases = [
+        (601, None, false),
+        (3600, None, false),
+        (86_400, None, false),
+        (600, None, true),
+        (3600, Some(3600), true),
+        (30, Some(10), false),
+    ];
+    for (retry_after, max_wait, waited) in cases {
+        let server = server_queueing_once(retry_after).await;
+        let clock = ManualClock::new();
+        let client = support::builder(&server)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let mut tagger = client.bulk_tagger();
+        if let Some(seconds) = max_wait {
+            tagger = tagger.max_wait(Duration::from_secs(seconds));
+        }
+
+        let outcomes: Vec<_> = tagger
+            .run(stream::iter([(Identifier::id(1), ["a"])]))
+            .collect()
+            .await;
+
+        let outcome = &outcomes[0];
+        let case = format!("{retry_after} s against {max_wait:?}");
+        if waited {
+            assert!(outcome.is_ok(), "{case}");
+            assert_eq!(clock.sleeps(), [Duration::from_secs(retry_after)], "{case}");
+        } else {
+            let err = outcome.result().unwrap_err();
+            assert_eq!(err.status(), Some(449), "{case}");
+            assert_eq!(err.retry_after(), Some(Duration::from_secs(retry_after)));
+            assert_eq!((outcome.calls(), outcome.requeues()), (1, 0), "{case}");
+            assert!(clock.sleeps().is_empty(), "{case}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn any_concurrency_runs_without_a_panic() {
+    for concurrency in [0, 1, 4096, usize::MAX >> 3, usize::MAX] {
+        let (fake, client, _clock) = fake_and_client().await;
+        let items = (1..=20u64).map(|id| (Identifier::id(id), ["a"]));
+
+        let outcomes: Vec<_> = client
+            .bulk_tagger()
+            .concurrency(concurrency)
+            .run(stream::iter(items))
+            .collect()
+            .await;
+
+        assert_eq!(outcomes.len(), 20, "{concurrency}");
+        assert!(outcomes.iter().all(|o| o.is_ok()), "{concurrency}");
+        assert_eq!(fake.request_count(), 20);
+    }
+}
+
+#[tokio::test]
+async fn an_item_with_more_than_a_hundred_tags_fails_without_a_call() {
+    let (fake, client, _clock) = fake_and_client().await;
+    let tags = |count: usize| (0..count).map(|i| format!("t{i}")).collect::<Vec<_>>();
+    let items = vec![
+        (Identifier::id(1), tags(100)),
+        (Identifier::id(2), tags(101)),
+        (Identifier::id(3), tags(1_000_000)),
+    ];
+
+    let mut outcomes: Vec<_> = client.add_tags_bulk(stream::iter(items)).collect().await;
+    outcomes.sort_by_key(|o| *o.key());
+
+    assert!(outcomes[0].is_ok());
+    assert_eq!(outcomes[0].calls(), 10);
+    for over in &outcomes[1..] {
+        let Err(Error::InvalidInput(invalid)) = over.result() else {
+            panic!("{:?}", over.result())
+        };
+        assert_eq!(invalid.kind(), InvalidInputKind::TooManyTags);
+        assert_eq!(over.calls(), 0);
+    }
+    assert_eq!(fake.request_count(), 10);
+}

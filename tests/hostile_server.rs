@@ -51,6 +51,27 @@ async fn an_error_status_with_an_empty_or_plain_body_still_maps_by_status() {
 }
 
 #[tokio::test]
+async fn a_huge_message_with_terminal_escapes_is_shown_bounded_and_kept_whole() {
+    for length in [1025, 4096, 60_000] {
+        let hostile = format!("\u{1b}[2J\u{1b}]0;owned\u{7}{}\r\n", "m".repeat(length));
+        let body = serde_json::json!({"code": 500, "message": hostile}).to_string();
+
+        let err = answer(ResponseTemplate::new(500).set_body_string(body))
+            .await
+            .unwrap_err();
+
+        let shown = err.to_string();
+        assert!(shown.len() <= 1100, "{length}: {} bytes shown", shown.len());
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(
+            shown.starts_with("server error, status 500: \u{FFFD}[2J"),
+            "{shown:?}"
+        );
+        assert_eq!(err.api_error().unwrap().message(), Some(hostile.as_str()));
+    }
+}
+
+#[tokio::test]
 async fn a_success_body_that_is_not_contact_id_is_a_decode_error() {
     for body in [
         "",

@@ -53,6 +53,49 @@ async fn rejects_contact_id_zero_before_sending() {
     assert_eq!(kind(err), InvalidInputKind::InvalidId);
 }
 
+#[test]
+fn identifiers_too_long_for_any_url_are_refused_as_input() {
+    for length in [255, 256, 1000, 65_000, 1 << 20] {
+        let email = format!("{}@example.com", "a".repeat(length - 12));
+        for text in [
+            format!("email:{email}"),
+            format!("email:{}", email.replace('a', "é")),
+        ] {
+            let err = text.parse::<Identifier>().unwrap_err();
+            assert_eq!(err.kind(), InvalidInputKind::InvalidEmail, "{length}");
+            assert!(err.to_string().contains("longer than 254 bytes"), "{err}");
+            assert!(err.to_string().len() < 200, "the message is bounded");
+        }
+        let digits = format!("phone:+{}", "1".repeat(length));
+        assert_eq!(
+            digits.parse::<Identifier>().unwrap_err().kind(),
+            InvalidInputKind::InvalidPhone
+        );
+        let id = format!("id:{}", "9".repeat(length));
+        assert_eq!(
+            id.parse::<Identifier>().unwrap_err().kind(),
+            InvalidInputKind::InvalidId
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_longest_email_goes_out_in_one_request() {
+    let server = support::server_answering(
+        ResponseTemplate::new(200).set_body_string(r#"{"contactId": 1}"#),
+        1,
+    )
+    .await;
+    // 254 bytes of characters that are percent-encoded in a path: the URL triples them.
+    let local = "%".repeat(64);
+    let domain = format!("{}.com", "d".repeat(254 - 64 - 1 - 4));
+    let who = Identifier::email(format!("{local}@{domain}")).unwrap();
+
+    let done = client(&server).add_tags(&who, ["x"]).await.unwrap();
+
+    assert_eq!(done.attempts(), 1);
+}
+
 #[tokio::test]
 async fn ten_distinct_tags_after_dropping_duplicates_are_fine() {
     let server = support::server_answering(

@@ -1,0 +1,147 @@
+//! A call dropped at any of its awaits (a caller's timeout, a `select!`) leaves nothing behind:
+//! no place in the rate limiter, no retry tokens, nothing that holds up the next call.
+#![cfg(feature = "fake")]
+
+mod support;
+
+use std::time::Duration;
+
+use aelyst::fake::{FakeServer, Fault};
+use aelyst::{Client, Identifier, RetryPolicy};
+use support::held_clock::HeldClock;
+
+/// The limiter's window per path: the API's second and a margin.
+const PATH_WINDOW: Duration = Duration::from_millis(1050);
+
+/// How long a caller in these tests waits before giving up, in real time. The calls it gives up
+/// on wait on a clock that stands still, so they would never end by themselves.
+const PATIENCE: Duration = Duration::from_millis(5);
+
+/// A call that must end without the clock moving: it fails the test rather than hang.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+async fn fake_and_client(clock: &HeldClock, policy: RetryPolicy) -> (FakeServer, Client) {
+    let fake = FakeServer::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let client = fake
+        .client_builder()
+        .clock(clock.clone())
+        .retry_policy(policy)
+        .jitter_seed(7)
+        .build()
+        .unwrap();
+    (fake, client)
+}
+
+/// Starts `count` calls on `who` at once and gives up on each after [`PATIENCE`]; returns how
+/// many ended by themselves before that.
+async fn give_up_on(client: &Client, who: &Identifier, count: usize) -> usize {
+    let calls = (0..count).map(|i| {
+        let (client, who) = (client.clone(), who.clone());
+        tokio::spawn(async move {
+            tokio::time::timeout(PATIENCE, client.add_tags(&who, [format!("t{i}")]))
+                .await
+                .is_ok()
+        })
+    });
+    let mut ended = 0;
+    for call in calls.collect::<Vec<_>>() {
+        ended += usize::from(call.await.unwrap());
+    }
+    ended
+}
+
+#[tokio::test]
+async fn a_fresh_call_goes_at_once_after_hundreds_of_cancelled_ones() {
+    for cancelled in [1, 40, 300] {
+        let clock = HeldClock::new();
+        let (fake, client) = fake_and_client(&clock, RetryPolicy::default()).await;
+        let who = Identifier::email("popular@example.com").unwrap();
+        for _ in 0..5 {
+            client.add_tags(&who, ["first"]).await.unwrap();
+        }
+
+        // The path's window is full: every one of these waits, at the head of the line or in
+        // it, and is dropped there.
+        assert_eq!(give_up_on(&client, &who, cancelled).await, 0);
+        clock.advance(PATH_WINDOW);
+
+        let done = tokio::time::timeout(PROMPTLY, client.add_tags(&who, ["fresh"])).await;
+        assert!(matches!(done, Ok(Ok(_))), "{cancelled}: {done:?}");
+        assert_eq!(
+            fake.request_count(),
+            6,
+            "{cancelled}: the cancelled calls sent nothing"
+        );
+        assert_eq!(fake.responses_with_status(429), 0);
+    }
+}
+
+#[tokio::test]
+async fn cancelled_calls_leave_the_next_window_whole() {
+    let clock = HeldClock::new();
+    let (fake, client) = fake_and_client(&clock, RetryPolicy::default()).await;
+    let who = Identifier::id(9);
+    for _ in 0..5 {
+        client.add_tags(&who, ["first"]).await.unwrap();
+    }
+    assert_eq!(give_up_on(&client, &who, 200).await, 0);
+    clock.advance(PATH_WINDOW);
+
+    // A whole window's worth goes at once, as if nobody had been in line.
+    for i in 0..5 {
+        let done = tokio::time::timeout(PROMPTLY, client.add_tags(&who, [format!("n{i}")])).await;
+        assert!(matches!(done, Ok(Ok(_))), "call {i}: {done:?}");
+    }
+    assert_eq!(fake.request_count(), 10);
+}
+
+#[tokio::test]
+async fn calls_cancelled_during_their_back_off_give_back_their_retry_tokens() {
+    let clock = HeldClock::new();
+    let (fake, client) = fake_and_client(&clock, RetryPolicy::default()).await;
+    fake.fail_randomly(1.0, 1, Fault::ServerError);
+
+    // Each call fails once, takes a retry's tokens (5 of the client's 500) and begins its
+    // back-off, where it is dropped. Were the tokens kept, the quota would run dry after 100
+    // calls and the rest would fail at once instead of waiting to retry.
+    for i in 0..250u64 {
+        let began = clock.sleeps_begun();
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.add_tags(&Identifier::id(i + 1), ["x"]).await }
+        });
+        while clock.sleeps_begun() == began {
+            assert!(
+                !call.is_finished(),
+                "call {i} did not wait to retry: {call:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        call.abort();
+        assert!(call.await.unwrap_err().is_cancelled());
+    }
+    assert_eq!(fake.request_count(), 250);
+}
+
+#[tokio::test]
+async fn a_call_cancelled_in_flight_counts_as_sent() {
+    let clock = HeldClock::new();
+    let (fake, client) = fake_and_client(&clock, RetryPolicy::disabled()).await;
+    let who = Identifier::id(3);
+    fake.fail_next(1, Fault::Delay(Duration::from_secs(60)));
+
+    // The first call reaches the server and is dropped while it waits for the answer.
+    let first = tokio::time::timeout(PATIENCE * 20, client.add_tags(&who, ["slow"])).await;
+    assert!(first.is_err());
+    for _ in 0..4 {
+        client.add_tags(&who, ["x"]).await.unwrap();
+    }
+
+    // It may have been counted by the server, so it still counts here: the sixth waits.
+    let sixth = tokio::time::timeout(PATIENCE, client.add_tags(&who, ["x"])).await;
+    assert!(sixth.is_err(), "the dropped call's request was not counted");
+}
