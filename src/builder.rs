@@ -14,7 +14,7 @@ use crate::limiter::Limiter;
 use crate::retry::RetryQuota;
 use crate::{Error, REDACTED, RateLimit, RetryPolicy};
 
-/// The default limit on a whole call: connecting, sending and reading the response.
+/// The default limit on one attempt: connecting, sending and reading the response.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The default limit on establishing a connection.
@@ -25,7 +25,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// | option | default |
 /// | --- | --- |
 /// | [`base_url`](ClientBuilder::base_url) | `https://api.aelyst.ai/v1` |
-/// | [`timeout`](ClientBuilder::timeout) | 30 s for a whole call |
+/// | [`timeout`](ClientBuilder::timeout) | 30 s for each attempt |
 /// | [`connect_timeout`](ClientBuilder::connect_timeout) | 10 s |
 /// | [`allow_insecure_http`](ClientBuilder::allow_insecure_http) | off: `http://` only to loopback |
 /// | [`http_client`](ClientBuilder::http_client) | a client of its own: rustls, no redirects |

@@ -1,4 +1,33 @@
-//! The one error type of the crate, and the details it carries.
+//! Errors: [`Error`], one variant per outcome of a call, and the details each variant carries.
+//!
+//! Most code never looks past [`Error`]'s questions ([`status`](Error::status),
+//! [`retry_after`](Error::retry_after), [`rate_limit`](Error::rate_limit),
+//! [`is_retryable`](Error::is_retryable), [`attempts`](Error::attempts)). The types here are
+//! for code that wants the details of one outcome:
+//!
+//! ```
+//! # #[cfg(feature = "fake")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use aelyst::fake::{FakeServer, Fault};
+//! use aelyst::{Error, Identifier, RetryPolicy};
+//!
+//! let fake = FakeServer::start().await?;
+//! let client = fake.client_builder().retry_policy(RetryPolicy::disabled()).build()?;
+//! fake.fail_next(1, Fault::ServerError);
+//!
+//! let err = client.add_tags(&Identifier::id(1), ["vip"]).await.unwrap_err();
+//! let Error::Server(api) = &err else { panic!("{err:?}") };
+//! assert_eq!((api.status(), api.code()), (500, Some(500)));
+//! assert_eq!(api.message(), Some("Unexpected error occurred"));
+//! assert_eq!(err.to_string(), "server error, status 500: Unexpected error occurred");
+//!
+//! let err = "phone:12345".parse::<Identifier>().unwrap_err();
+//! assert_eq!(err.kind(), aelyst::error::InvalidInputKind::InvalidPhone);
+//! # Ok(())
+//! # }
+//! # #[cfg(feature = "fake")]
+//! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+//! ```
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -10,15 +39,14 @@ use crate::RateLimit;
 ///
 /// One variant per outcome, so that a `match` reads like the API's documentation. Most callers
 /// need not match at all: ask the error instead, with [`status`](Error::status),
-/// [`retry_after`](Error::retry_after), [`rate_limit`](Error::rate_limit) and
-/// [`is_retryable`](Error::is_retryable).
+/// [`retry_after`](Error::retry_after), [`rate_limit`](Error::rate_limit),
+/// [`is_retryable`](Error::is_retryable) and [`attempts`](Error::attempts).
 ///
-/// Every variant built from a response (400, 401, 429, 449, 5xx and any other status) keeps the
-/// status, the server's `code` and `message` and the rate-limit headers in an [`ApiError`].
-///
-/// The token given to the client never appears in an `Error`, in its `Display` or in its `Debug`.
-///
-/// # Example
+/// Messages are lowercase and say each thing once: a transport error's cause is in its
+/// [`source`](std::error::Error::source) chain, not repeated in its `Display`. A server's
+/// words are shown bounded, with control characters replaced. The client's token never
+/// appears in an `Error`, its `Display` or its `Debug`, and neither does the request URL,
+/// which holds the contact's email or phone.
 ///
 /// ```
 /// # #[cfg(feature = "fake")]
@@ -48,64 +76,44 @@ pub enum Error {
     BadRequest(ApiError),
     /// The API answered 401: the token is missing or invalid.
     Unauthorized(ApiError),
-    /// The API answered 429: too many requests on this method and path. See
-    /// [`Error::retry_after`].
+    /// The API answered 429: too many requests on this method and path; or a 429 still holds
+    /// the path, past the call's budget, and nothing was sent ([`Error::attempts`] is 0).
     RateLimited(ApiError),
     /// The API answered 449: the request is queued; try again in a few minutes.
     Queued(ApiError),
     /// The API answered with a 5xx status.
     Server(ApiError),
-    /// The API answered with a status the specification does not document for this call
-    /// (for example a redirect, 403 or 404).
+    /// The API answered with a status its specification does not list for this call (a
+    /// redirect, 403, 404, …).
     UnexpectedStatus(ApiError),
-    /// The request could not be sent or the response not received: connection refused or
+    /// The request could not be sent or its response not received: connection refused or
     /// reset, TLS failure, connection closed before the response was complete.
     Transport(TransportError),
-    /// The request took longer than the configured timeout.
-    Timeout(TransportError),
-    /// A success response whose body is not the documented `{"contactId": n}`, or any response
-    /// body larger than the client reads.
+    /// An attempt got no complete response within its timeout, or the call's budget ran out
+    /// before its next attempt.
+    Timeout(TimeoutError),
+    /// A success whose body is not the documented `{"contactId": n}`, or a body larger than
+    /// the client reads (64 KiB).
     Decode(DecodeError),
-    /// The call's arguments were rejected before anything was sent.
+    /// The call's arguments were refused before anything was sent.
     InvalidInput(InvalidInput),
-    /// The client's configuration was rejected by [`ClientBuilder::build`](crate::ClientBuilder::build).
+    /// The client's configuration was refused by
+    /// [`ClientBuilder::build`](crate::ClientBuilder::build).
     InvalidConfig(ConfigError),
 }
 
+/// What an error knows of the call it ended, whatever its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Call {
+    attempts: u32,
+}
+
+/// One attempt: what an error is made with, before the call says how many it made.
+const ONE_ATTEMPT: Call = Call { attempts: 1 };
+
 impl Error {
-    /// The HTTP status of the response this error came from, if there was one.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    ///
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::ServerError);
-    /// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
-    ///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// assert_eq!(err.status(), Some(500));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
-    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let api = err.api_error().unwrap();
-    /// assert_eq!(api.status(), 429);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
+    /// The HTTP status of the response this error came from, if there was one (429 too for a
+    /// path held by an earlier 429).
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Decode(decode) => Some(decode.status),
@@ -113,48 +121,13 @@ impl Error {
         }
     }
 
-    /// How long the server asked the caller to wait before trying again (`Retry-After`).
-    ///
-    /// Read as seconds (integer or decimal) or as an HTTP date; `None` when the header is
-    /// missing or unreadable.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::time::Duration;
-    /// use aelyst::fake::{FakeServer, Fault};
-    ///
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::RateLimited { retry_after: Duration::from_secs(2) });
-    /// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
-    ///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
+    /// How long the server asked the caller to wait before trying again: its `Retry-After`,
+    /// read as seconds or as an HTTP date and at most a day; for a held path, the wait left.
     pub fn retry_after(&self) -> Option<Duration> {
         self.api_error().and_then(ApiError::retry_after)
     }
 
-    /// The rate-limit headers of the response this error came from, if it had them.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    ///
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::Queued);
-    /// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
-    ///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// assert_eq!(err.rate_limit().map(|r| r.limit()), Some(5));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
+    /// The `X-RateLimit-Limit` and `X-RateLimit-Remaining` of the response, if it had both.
     pub fn rate_limit(&self) -> Option<RateLimit> {
         match self {
             Error::Decode(decode) => decode.rate_limit,
@@ -162,12 +135,9 @@ impl Error {
         }
     }
 
-    /// Whether the same call may succeed if tried again later.
-    ///
-    /// True for 429, 449, 5xx, transport failures (connection refused, reset or closed) and
-    /// timeouts; false for 400, 401, other statuses, undecodable responses, invalid input and
-    /// invalid configuration. Adding a tag a contact already has changes nothing, so repeating
-    /// an Add tags call is safe.
+    /// Whether the same call may succeed if tried again later: true for 429, 449, 5xx,
+    /// transport failures and timeouts. Adding a tag a contact already has changes nothing,
+    /// so repeating an Add tags call is safe.
     ///
     /// ```
     /// let err: aelyst::Error = "nope:1".parse::<aelyst::Identifier>().unwrap_err().into();
@@ -177,140 +147,27 @@ impl Error {
         crate::retry::classify(self).is_some()
     }
 
-    /// How many attempts the call made before giving up: 0 when nothing was sent (invalid
-    /// input or configuration, or a budget spent waiting for the rate limiter), otherwise at
-    /// least 1.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// use aelyst::{Client, RetryPolicy};
-    ///
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(3, Fault::ServerError);
-    /// let client = Client::builder()
-    ///     .token(fake.token())
-    ///     .base_url(fake.base_url())
-    ///     .clock(aelyst::clock::ManualClock::new()) // waits between attempts take no time
-    ///     .build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// assert_eq!(err.attempts(), RetryPolicy::default().attempts());
-    /// assert!(err.to_string().ends_with("(after 3 attempts)"));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
+    /// How many attempts the call made: 0 when nothing was sent (invalid input or
+    /// configuration, a held path, a budget spent waiting for the rate limiter).
     pub fn attempts(&self) -> u32 {
-        match self {
-            Error::Transport(transport) | Error::Timeout(transport) => transport.attempts,
-            Error::Decode(decode) => decode.attempts,
-            Error::InvalidInput(_) | Error::InvalidConfig(_) => 0,
-            _ => self.api_error().map_or(0, |api| api.attempts),
-        }
-    }
-
-    /// Records how many attempts the call made.
-    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
-        match &mut self {
-            Error::BadRequest(api)
-            | Error::Unauthorized(api)
-            | Error::RateLimited(api)
-            | Error::Queued(api)
-            | Error::Server(api)
-            | Error::UnexpectedStatus(api) => api.attempts = attempts,
-            Error::Transport(transport) | Error::Timeout(transport) => {
-                transport.attempts = attempts
-            }
-            Error::Decode(decode) => decode.attempts = attempts,
-            Error::InvalidInput(_) | Error::InvalidConfig(_) => {}
-        }
-        self
-    }
-
-    /// A call not sent because a 429 holds its path for `left` still, past its budget.
-    pub(crate) fn held(left: Duration) -> Self {
-        // Whole milliseconds read better than the nanoseconds of a clock difference.
-        let left = Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
-        Error::RateLimited(ApiError {
-            status: 429,
-            code: None,
-            message: None,
-            body_snippet: None,
-            retry_after: Some(left),
-            rate_limit: None,
-            attempts: 0,
-            held: true,
-        })
-    }
-
-    /// A call whose time budget ran out before it could make its next attempt.
-    pub(crate) fn budget_spent(budget: Duration) -> Self {
-        Error::Timeout(TransportError {
-            cause: TransportCause::BudgetSpent { budget },
-            attempts: 0,
-        })
+        self.call().map_or(0, |call| call.attempts)
     }
 
     /// Whether this error is a timeout.
-    ///
-    /// ```
-    /// let err: aelyst::Error = "nope:1".parse::<aelyst::Identifier>().unwrap_err().into();
-    /// assert!(!err.is_timeout());
-    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout(_))
     }
 
-    /// Whether this error came from failing to connect to the server.
-    ///
-    /// ```
-    /// let err: aelyst::Error = "nope:1".parse::<aelyst::Identifier>().unwrap_err().into();
-    /// assert!(!err.is_connect());
-    /// ```
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), aelyst::Error> {
-    /// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    /// let client = aelyst::Client::builder()
-    ///     .token("t")
-    ///     .base_url(format!("http://127.0.0.1:{port}/v1"))
-    ///     .retry_policy(aelyst::RetryPolicy::disabled())
-    ///     .build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let aelyst::Error::Transport(transport) = err else { panic!("{err:?}") };
-    /// assert!(transport.is_connect());
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
+    /// Whether this error came from failing to connect to the server, in time or at all.
     pub fn is_connect(&self) -> bool {
         match self {
-            Error::Transport(transport) | Error::Timeout(transport) => transport.is_connect(),
+            Error::Transport(transport) => transport.is_connect(),
+            Error::Timeout(timeout) => timeout.is_connect(),
             _ => false,
         }
     }
 
     /// The details of the API's answer, for every variant built from a response status.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    ///
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::Queued);
-    /// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
-    ///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let api = err.api_error().expect("a 449 answer");
-    /// assert_eq!(api.code(), Some(449));
-    /// assert!(api.message().unwrap().contains("queue"));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
             Error::BadRequest(api)
@@ -321,6 +178,51 @@ impl Error {
             | Error::UnexpectedStatus(api) => Some(api),
             _ => None,
         }
+    }
+
+    fn call(&self) -> Option<&Call> {
+        match self {
+            Error::Transport(transport) => Some(&transport.call),
+            Error::Timeout(timeout) => Some(&timeout.call),
+            Error::Decode(decode) => Some(&decode.call),
+            _ => self.api_error().map(|api| &api.call),
+        }
+    }
+
+    /// Records how many attempts the call made.
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
+        let call = match &mut self {
+            Error::BadRequest(api)
+            | Error::Unauthorized(api)
+            | Error::RateLimited(api)
+            | Error::Queued(api)
+            | Error::Server(api)
+            | Error::UnexpectedStatus(api) => &mut api.call,
+            Error::Transport(transport) => &mut transport.call,
+            Error::Timeout(timeout) => &mut timeout.call,
+            Error::Decode(decode) => &mut decode.call,
+            Error::InvalidInput(_) | Error::InvalidConfig(_) => return self,
+        };
+        call.attempts = attempts;
+        self
+    }
+
+    /// A call not sent because a 429 holds its path for `left` still, past its budget.
+    pub(crate) fn held(left: Duration) -> Self {
+        // Whole milliseconds read better than the nanoseconds of a clock difference.
+        let left = Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+        let mut api = ApiError::new(429);
+        api.retry_after = Some(left);
+        api.held = true;
+        Error::RateLimited(api)
+    }
+
+    /// A call whose time budget ran out before it could make its next attempt.
+    pub(crate) fn budget_spent(budget: Duration) -> Self {
+        Error::Timeout(TimeoutError {
+            cause: TimeoutCause::Budget(budget),
+            call: ONE_ATTEMPT,
+        })
     }
 
     /// Builds the variant that matches an error response's status.
@@ -340,22 +242,35 @@ impl Error {
         // The URL holds the contact's identifier (an email or phone number): keep it out of
         // errors, which end up in logs.
         let err = err.without_url();
-        let timeout = err.is_timeout();
-        let transport = TransportError {
-            cause: TransportCause::Http(err),
-            attempts: 1,
-        };
-        if timeout {
-            Error::Timeout(transport)
+        if err.is_timeout() {
+            Error::Timeout(TimeoutError {
+                cause: TimeoutCause::Attempt(err),
+                call: ONE_ATTEMPT,
+            })
         } else {
-            Error::Transport(transport)
+            Error::Transport(TransportError {
+                source: err,
+                call: ONE_ATTEMPT,
+            })
         }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.describe(f)?;
+        match self {
+            Error::BadRequest(api) => write!(f, "bad request, {api}")?,
+            Error::Unauthorized(api) => write!(f, "unauthorized, {api}")?,
+            Error::RateLimited(api) => write!(f, "rate limited, {api}")?,
+            Error::Queued(api) => write!(f, "request queued, {api}")?,
+            Error::Server(api) => write!(f, "server error, {api}")?,
+            Error::UnexpectedStatus(api) => write!(f, "unexpected response, {api}")?,
+            Error::Transport(transport) => transport.fmt(f)?,
+            Error::Timeout(timeout) => timeout.fmt(f)?,
+            Error::Decode(decode) => write!(f, "undecodable response, {decode}")?,
+            Error::InvalidInput(input) => write!(f, "invalid input: {input}")?,
+            Error::InvalidConfig(config) => write!(f, "invalid configuration: {config}")?,
+        }
         match self.attempts() {
             0 | 1 => Ok(()),
             attempts => write!(f, " (after {attempts} attempts)"),
@@ -363,31 +278,13 @@ impl fmt::Display for Error {
     }
 }
 
-impl Error {
-    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::BadRequest(api) => write!(f, "bad request, {api}"),
-            Error::Unauthorized(api) => write!(f, "unauthorized, {api}"),
-            Error::RateLimited(api) => write!(f, "rate limited, {api}"),
-            Error::Queued(api) => write!(f, "request queued, {api}"),
-            Error::Server(api) => write!(f, "server error, {api}"),
-            Error::UnexpectedStatus(api) => write!(f, "unexpected response, {api}"),
-            Error::Transport(_) => f.write_str("transport error"),
-            Error::Timeout(_) => f.write_str("request timed out"),
-            Error::Decode(decode) => write!(f, "undecodable response, {decode}"),
-            Error::InvalidInput(input) => write!(f, "invalid input: {input}"),
-            Error::InvalidConfig(config) => write!(f, "invalid configuration: {config}"),
-        }
-    }
-}
-
 impl StdError for Error {
-    // Each message is said once: a variant whose `Display` already shows its detail does not
-    // hand that detail on as a source.
+    // The source chain goes on from what `Display` showed; nothing is said twice.
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Error::Transport(transport) | Error::Timeout(transport) => Some(transport),
-            Error::Decode(decode) => decode.source.as_ref().map(|e| e as _),
+            Error::Transport(transport) => transport.source(),
+            Error::Timeout(timeout) => timeout.source(),
+            Error::Decode(decode) => decode.source(),
             Error::InvalidConfig(config) => config.source(),
             _ => None,
         }
@@ -411,25 +308,8 @@ impl From<ConfigError> for Error {
 ///
 /// When the body is not the documented `{"code", "message"}` JSON (empty, HTML, plain text),
 /// [`code`](ApiError::code) and [`message`](ApiError::message) are `None` and
-/// [`body_snippet`](ApiError::body_snippet) keeps the start of the text.
-///
-/// ```
-/// # #[cfg(feature = "fake")]
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use aelyst::fake::{FakeServer, Fault};
-///
-/// let fake = FakeServer::start().await?;
-/// fake.fail_next(1, Fault::ServerError);
-/// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
-///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-/// let api = err.api_error().unwrap();
-/// assert_eq!((api.status(), api.code()), (500, Some(500)));
-/// assert_eq!(api.message(), Some("Unexpected error occurred"));
-/// # Ok(())
-/// # }
-/// # #[cfg(feature = "fake")]
-/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-/// ```
+/// [`body_snippet`](ApiError::body_snippet) keeps the start of the text. See the
+/// [module](self) for an example.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub(crate) status: u16,
@@ -438,134 +318,54 @@ pub struct ApiError {
     pub(crate) body_snippet: Option<String>,
     pub(crate) retry_after: Option<Duration>,
     pub(crate) rate_limit: Option<RateLimit>,
-    pub(crate) attempts: u32,
     /// Made by the client's rate limiter, not received: a 429 on the path still holds it.
-    pub(crate) held: bool,
+    held: bool,
+    call: Call,
 }
 
 impl ApiError {
+    /// A response of `status` that said nothing more, as yet.
+    pub(crate) fn new(status: u16) -> Self {
+        Self {
+            status,
+            code: None,
+            message: None,
+            body_snippet: None,
+            retry_after: None,
+            rate_limit: None,
+            held: false,
+            call: ONE_ATTEMPT,
+        }
+    }
+
     /// The HTTP status of the response.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::OversizedBody { bytes: 1 << 20 });
-    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let aelyst::Error::Decode(decode) = err else { panic!("{err:?}") };
-    /// assert_eq!(decode.status(), 200);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// The `code` field of the JSON error body.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
-    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let api = err.api_error().unwrap();
-    /// assert_eq!(api.code(), Some(429));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn code(&self) -> Option<i64> {
         self.code
     }
 
-    /// The `message` field of the JSON error body, as the server wrote it.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
-    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let api = err.api_error().unwrap();
-    /// assert_eq!(api.message(), Some("Too Many Requests"));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
+    /// The `message` field of the JSON error body, whole, as the server wrote it (up to the
+    /// client's 64 KiB body cap). `Display` shows at most 1 KiB of it.
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
 
-    /// The start of the body, when it was not the documented JSON error.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
-    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let api = err.api_error().unwrap();
-    /// assert_eq!(api.body_snippet(), None, "the body was the documented json");
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
+    /// The start of the body (256 characters), when it was not the documented JSON error.
     pub fn body_snippet(&self) -> Option<&str> {
         self.body_snippet.as_deref()
     }
 
-    /// The `Retry-After` header, in seconds or as an HTTP date, as a duration from now.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
-    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let api = err.api_error().unwrap();
-    /// assert_eq!(api.retry_after(), Some(std::time::Duration::from_secs(2)));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
+    /// The `Retry-After` header as a wait from when the response came; for a held path, the
+    /// wait left.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
 
     /// The `X-RateLimit-Limit` and `X-RateLimit-Remaining` headers.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::RateLimited { retry_after: std::time::Duration::from_secs(2) });
-    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let api = err.api_error().unwrap();
-    /// assert_eq!(api.rate_limit().map(|quota| quota.remaining()), Some(0));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.rate_limit
     }
@@ -591,9 +391,9 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// A failure to send a request or to receive its response, or a timeout.
-///
-/// Its [`source`](std::error::Error::source) is the underlying `reqwest` error.
+/// A failure to send a request or to receive its response: connection refused or reset, TLS,
+/// a connection closed mid-answer. Its [`source`](std::error::Error::source) is the `reqwest`
+/// error.
 ///
 /// ```
 /// # async fn run() -> Result<(), aelyst::Error> {
@@ -602,89 +402,120 @@ impl fmt::Display for ApiError {
 /// let client = aelyst::Client::builder()
 ///     .token("t")
 ///     .base_url(format!("http://127.0.0.1:{port}/v1"))
+///     .retry_policy(aelyst::RetryPolicy::disabled())
 ///     .build()?;
 /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-/// assert!(err.is_connect() && err.is_retryable());
+/// let aelyst::Error::Transport(transport) = &err else { panic!("{err:?}") };
+/// assert!(transport.is_connect() && err.is_retryable());
 /// # Ok(())
 /// # }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 /// ```
 #[derive(Debug)]
 pub struct TransportError {
-    cause: TransportCause,
-    attempts: u32,
-}
-
-#[derive(Debug)]
-enum TransportCause {
-    /// The HTTP stack's own error.
-    Http(reqwest::Error),
-    /// The retry policy's budget ran out before another attempt could start.
-    BudgetSpent { budget: Duration },
+    source: reqwest::Error,
+    call: Call,
 }
 
 impl TransportError {
     /// Whether the failure was in connecting to the server.
     pub fn is_connect(&self) -> bool {
-        matches!(&self.cause, TransportCause::Http(err) if err.is_connect())
-    }
-
-    /// Whether the call's time budget ([`RetryPolicy::budget`](crate::RetryPolicy::budget))
-    /// ran out before its next attempt could start.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::time::Duration;
-    /// use aelyst::{RetryPolicy, clock::ManualClock, fake::FakeServer};
-    /// let fake = FakeServer::start().await?;
-    /// let client = fake
-    ///     .client_builder()
-    ///     .clock(ManualClock::new())
-    ///     .retry_policy(RetryPolicy::disabled().budget(Duration::from_millis(100)))
-    ///     .build()?;
-    /// for _ in 0..5 {
-    ///     client.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
-    /// }
-    /// // A sixth call would have to wait for the next second: past its budget.
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let aelyst::Error::Timeout(timeout) = err else { panic!("{err:?}") };
-    /// assert!(timeout.is_budget_spent());
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
-    pub fn is_budget_spent(&self) -> bool {
-        matches!(self.cause, TransportCause::BudgetSpent { .. })
+        self.source.is_connect()
     }
 }
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.cause {
-            TransportCause::Http(err) => fmt::Display::fmt(err, f),
-            TransportCause::BudgetSpent { budget } => {
-                write!(f, "the call's time budget of {budget:?} ran out")
-            }
-        }
+        f.write_str("transport error")
     }
 }
 
 impl StdError for TransportError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match &self.cause {
-            TransportCause::Http(err) => err.source(),
-            TransportCause::BudgetSpent { .. } => None,
+        Some(&self.source)
+    }
+}
+
+/// A call out of time: an attempt that got no complete answer within its
+/// [`timeout`](crate::ClientBuilder::timeout) (its [`source`](std::error::Error::source) is
+/// the `reqwest` error), or a call whose [budget](crate::RetryPolicy::budget) ran out before
+/// its next attempt, with nothing sent for it.
+///
+/// ```
+/// # #[cfg(feature = "fake")]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use aelyst::{RetryPolicy, clock::ManualClock, fake::FakeServer};
+/// let fake = FakeServer::start().await?;
+/// let client = fake
+///     .client_builder()
+///     .clock(ManualClock::new())
+///     .retry_policy(RetryPolicy::disabled().budget(Duration::from_millis(100)))
+///     .build()?;
+/// for _ in 0..5 {
+///     client.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
+/// }
+/// // A sixth call would have to wait for the next second: past its budget.
+/// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
+/// let aelyst::Error::Timeout(timeout) = &err else { panic!("{err:?}") };
+/// assert!(timeout.is_budget_spent());
+/// assert_eq!(err.attempts(), 0);
+/// # Ok(())
+/// # }
+/// # #[cfg(feature = "fake")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct TimeoutError {
+    cause: TimeoutCause,
+    call: Call,
+}
+
+#[derive(Debug)]
+enum TimeoutCause {
+    /// An attempt's timeout fired.
+    Attempt(reqwest::Error),
+    /// The call's budget ran out before its next attempt.
+    Budget(Duration),
+}
+
+impl TimeoutError {
+    /// Whether the call's budget ran out before its next attempt could start.
+    pub fn is_budget_spent(&self) -> bool {
+        matches!(self.cause, TimeoutCause::Budget(_))
+    }
+
+    /// Whether the timeout fired while connecting to the server.
+    pub fn is_connect(&self) -> bool {
+        matches!(&self.cause, TimeoutCause::Attempt(err) if err.is_connect())
+    }
+}
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.cause {
+            TimeoutCause::Attempt(_) => f.write_str("request timed out"),
+            TimeoutCause::Budget(budget) => write!(
+                f,
+                "the call's time budget of {budget:?} ran out before its next attempt"
+            ),
         }
     }
 }
 
-/// A response body that could not be read as what the API documents.
-///
-/// Either a success whose body is not `{"contactId": n}`, or a body larger than the client's
-/// cap (64 KiB), which is never read past the cap. Its
-/// [`source`](std::error::Error::source) is the JSON error, when there is one.
+impl StdError for TimeoutError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match &self.cause {
+            TimeoutCause::Attempt(err) => Some(err),
+            TimeoutCause::Budget(_) => None,
+        }
+    }
+}
+
+/// A response body that could not be read as what the API documents: a success whose body is
+/// not `{"contactId": n}`, or a body larger than the client's cap (64 KiB), which is never read
+/// past the cap. Its [`source`](std::error::Error::source) is the JSON error, when there is
+/// one.
 ///
 /// ```
 /// # #[cfg(feature = "fake")]
@@ -692,12 +523,13 @@ impl StdError for TransportError {
 /// use aelyst::fake::{FakeServer, Fault};
 ///
 /// let fake = FakeServer::start().await?;
-/// fake.fail_next(1, Fault::MalformedBody);
+/// fake.fail_next(1, Fault::OversizedBody { bytes: 1 << 20 });
 /// let err = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?
 ///     .add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
 /// let aelyst::Error::Decode(decode) = err else { panic!("expected a decode error") };
 /// assert_eq!(decode.status(), 200);
-/// assert!(decode.body_snippet().starts_with("{\"contactId\""));
+/// assert!(decode.is_too_large());
+/// assert!(decode.body_snippet().starts_with("{\"contactId\":1"));
 /// # Ok(())
 /// # }
 /// # #[cfg(feature = "fake")]
@@ -705,82 +537,75 @@ impl StdError for TransportError {
 /// ```
 #[derive(Debug)]
 pub struct DecodeError {
-    pub(crate) status: u16,
-    pub(crate) reason: DecodeReason,
-    pub(crate) body_snippet: String,
-    pub(crate) rate_limit: Option<RateLimit>,
-    pub(crate) source: Option<serde_json::Error>,
-    pub(crate) attempts: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DecodeReason {
-    NotContactId,
-    TooLarge { cap: usize },
+    status: u16,
+    too_large: bool,
+    body_snippet: String,
+    rate_limit: Option<RateLimit>,
+    source: Option<serde_json::Error>,
+    call: Call,
 }
 
 impl DecodeError {
+    /// A body larger than the client's cap.
+    pub(crate) fn too_large(
+        status: u16,
+        body_snippet: String,
+        rate_limit: Option<RateLimit>,
+    ) -> Self {
+        Self {
+            status,
+            too_large: true,
+            body_snippet,
+            rate_limit,
+            source: None,
+            call: ONE_ATTEMPT,
+        }
+    }
+
+    /// A success body that is not `{"contactId": n}`.
+    pub(crate) fn not_contact_id(
+        status: u16,
+        body_snippet: String,
+        rate_limit: Option<RateLimit>,
+        source: serde_json::Error,
+    ) -> Self {
+        Self {
+            too_large: false,
+            source: Some(source),
+            ..Self::too_large(status, body_snippet, rate_limit)
+        }
+    }
+
     /// The HTTP status of the response.
     pub fn status(&self) -> u16 {
         self.status
     }
 
-    /// The start of the body as received (lossily decoded as UTF-8).
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::OversizedBody { bytes: 1 << 20 });
-    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let aelyst::Error::Decode(decode) = err else { panic!("{err:?}") };
-    /// assert!(decode.body_snippet().starts_with("{\"contactId\":1"));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
+    /// The start of the body as received (256 characters, lossily decoded as UTF-8).
     pub fn body_snippet(&self) -> &str {
         &self.body_snippet
     }
 
     /// Whether the body was larger than the client reads.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{FakeServer, Fault};
-    /// let fake = FakeServer::start().await?;
-    /// fake.fail_next(1, Fault::OversizedBody { bytes: 1 << 20 });
-    /// let client = fake.client_builder().retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// let err = client.add_tags(&aelyst::Identifier::id(1), ["a"]).await.unwrap_err();
-    /// let aelyst::Error::Decode(decode) = err else { panic!("{err:?}") };
-    /// assert!(decode.is_too_large());
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn is_too_large(&self) -> bool {
-        matches!(self.reason, DecodeReason::TooLarge { .. })
+        self.too_large
     }
 }
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.reason {
-            DecodeReason::NotContactId => write!(
+        let (status, snippet) = (self.status, &self.body_snippet);
+        if self.too_large {
+            let cap = crate::response::BODY_CAP;
+            write!(
                 f,
-                "status {} body is not {{\"contactId\": n}}: {:?}",
-                self.status, self.body_snippet
-            ),
-            DecodeReason::TooLarge { cap } => write!(
+                "status {status} body is larger than {cap} bytes: {snippet:?}"
+            )
+        } else {
+            write!(
                 f,
-                "status {} body is larger than {cap} bytes: {:?}",
-                self.status, self.body_snippet
-            ),
+                "status {status} body is not {{\"contactId\": n}}: {snippet:?}"
+            )
         }
     }
 }
@@ -791,14 +616,14 @@ impl StdError for DecodeError {
     }
 }
 
-/// Arguments rejected before any request was sent: a malformed identifier or a bad tag list.
+/// Arguments refused before any request was sent: a malformed identifier or a bad tag list.
 ///
 /// It is the error of [`Identifier`](crate::Identifier)'s `FromStr` and checked constructors,
 /// and converts into [`Error`] with `?`. Its message names the problem; [`kind`](InvalidInput::kind)
 /// tells it to a program.
 ///
 /// ```
-/// use aelyst::{Identifier, InvalidInputKind};
+/// use aelyst::{Identifier, error::InvalidInputKind};
 ///
 /// let err = "phone:12345".parse::<Identifier>().unwrap_err();
 /// assert_eq!(err.kind(), InvalidInputKind::InvalidPhone);
@@ -842,21 +667,16 @@ impl InvalidInput {
     }
 
     /// What was wrong.
-    ///
-    /// ```
-    /// let err = "email:nobody".parse::<aelyst::Identifier>().unwrap_err();
-    /// assert_eq!(err.kind(), aelyst::InvalidInputKind::InvalidEmail);
-    /// ```
     pub fn kind(&self) -> InvalidInputKind {
         self.kind
     }
 }
 
-/// A configuration rejected by [`ClientBuilder::build`](crate::ClientBuilder::build) or
+/// A configuration refused by [`ClientBuilder::build`](crate::ClientBuilder::build) or
 /// [`Client::from_env`](crate::Client::from_env).
 ///
 /// ```
-/// use aelyst::{Client, ConfigErrorKind};
+/// use aelyst::{Client, error::ConfigErrorKind};
 ///
 /// let err = Client::builder().token("t").base_url("http://api.example.com/v1").build().unwrap_err();
 /// let aelyst::Error::InvalidConfig(config) = err else { unreachable!() };
@@ -879,12 +699,15 @@ pub enum ConfigErrorKind {
     MissingToken,
     /// The token is empty or holds characters that cannot go in an HTTP header.
     InvalidToken,
-    /// The base URL does not parse, or is not an `http(s)` URL that can take a path.
+    /// The base URL does not parse, is longer than 2 KiB, or is not an `http(s)` URL that can
+    /// take a path.
     InvalidBaseUrl,
     /// The base URL is plain `http://` to a host other than loopback.
     InsecureBaseUrl,
     /// A timeout or the retry budget is zero.
     InvalidTimeout,
+    /// The retry policy allows no attempt at all.
+    InvalidRetryPolicy,
     /// The requests-per-second ceiling is zero.
     InvalidRateLimit,
     /// The underlying HTTP client could not be built.
@@ -909,12 +732,6 @@ impl ConfigError {
     }
 
     /// What was wrong.
-    ///
-    /// ```
-    /// let err = aelyst::Client::builder().build().unwrap_err();
-    /// let aelyst::Error::InvalidConfig(config) = err else { unreachable!() };
-    /// assert_eq!(config.kind(), aelyst::ConfigErrorKind::MissingToken);
-    /// ```
     pub fn kind(&self) -> ConfigErrorKind {
         self.kind
     }
@@ -966,6 +783,35 @@ mod tests {
         assert_bounds::<ConfigError>();
         assert_bounds::<DecodeError>();
         assert_bounds::<TransportError>();
+        assert_bounds::<TimeoutError>();
+    }
+
+    #[test]
+    fn attempts_are_kept_for_every_outcome_of_a_call() {
+        let outcomes = [
+            Error::from_api(ApiError::new(503)),
+            Error::budget_spent(Duration::from_secs(1)),
+            Error::Decode(DecodeError::too_large(200, String::new(), None)),
+        ];
+        for err in outcomes {
+            assert_eq!(err.attempts(), 1);
+            let err = err.with_attempts(3);
+            assert_eq!(err.attempts(), 3);
+            assert!(err.to_string().ends_with(" (after 3 attempts)"), "{err}");
+        }
+        let input = Error::from(InvalidInput::new(InvalidInputKind::NoTags, "no tags"));
+        assert_eq!(input.with_attempts(3).attempts(), 0);
+    }
+
+    #[test]
+    fn a_held_path_reads_as_a_429_not_sent() {
+        let err = Error::held(Duration::from_micros(86_399_999_123)).with_attempts(0);
+        assert_eq!(err.status(), Some(429));
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(86_399_999)));
+        assert_eq!(
+            err.to_string(),
+            "rate limited, not sent: the api's last 429 on this path holds it for another 86399.999s"
+        );
     }
 
     #[test]

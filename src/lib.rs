@@ -72,7 +72,7 @@ mod builder;
 mod bulk;
 mod client;
 pub mod clock;
-mod error;
+pub mod error;
 #[cfg(feature = "fake")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub mod fake;
@@ -87,10 +87,7 @@ mod tags;
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 pub use bulk::{BulkOutcome, BulkStream, BulkTagger};
 pub use client::{BASE_URL_ENV, Client, DEFAULT_BASE_URL, TOKEN_ENV};
-pub use error::{
-    ApiError, ConfigError, ConfigErrorKind, DecodeError, Error, InvalidInput, InvalidInputKind,
-    TransportError,
-};
+pub use error::{Error, InvalidInput};
 pub use identifier::{Email, Identifier, Phone};
 pub use rate_limit::RateLimit;
 pub use reqwest;

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use crate::error::{ApiError, DecodeError, DecodeReason, snippet};
+use crate::error::{ApiError, DecodeError, snippet};
 use crate::{Error, RateLimit, headers};
 
 /// The most bytes of a response body the client reads. A success body is a few bytes and an
@@ -120,18 +120,13 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
     let (body, complete) = read_capped(response).await?;
 
     if status.is_success() {
-        let failure = |reason, source| {
-            Error::Decode(DecodeError {
-                status: status.as_u16(),
-                reason,
-                body_snippet: body_snippet(&body),
-                rate_limit,
-                source,
-                attempts: 1,
-            })
-        };
+        let status = status.as_u16();
         if !complete {
-            return Err(failure(DecodeReason::TooLarge { cap: BODY_CAP }, None));
+            return Err(Error::Decode(DecodeError::too_large(
+                status,
+                body_snippet(&body),
+                rate_limit,
+            )));
         }
         return match object::<Success>(&body) {
             Ok(success) => Ok(TagsAdded {
@@ -139,7 +134,12 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
                 rate_limit,
                 attempts: 1,
             }),
-            Err(err) => Err(failure(DecodeReason::NotContactId, Some(err))),
+            Err(err) => Err(Error::Decode(DecodeError::not_contact_id(
+                status,
+                body_snippet(&body),
+                rate_limit,
+                err,
+            ))),
         };
     }
 
@@ -149,21 +149,15 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
         .then(|| object::<ErrorBody>(&body).ok())
         .flatten()
         .filter(|parsed| parsed.code.is_some() || parsed.message.is_some());
-    let (code, message, body_snippet) = match parsed {
-        Some(parsed) => (parsed.code, parsed.message, None),
-        None if body.is_empty() => (None, None, None),
-        None => (None, None, Some(self::body_snippet(&body))),
-    };
-    Err(Error::from_api(ApiError {
-        status: status.as_u16(),
-        code,
-        message,
-        body_snippet,
-        retry_after,
-        rate_limit,
-        attempts: 1,
-        held: false,
-    }))
+    let mut api = ApiError::new(status.as_u16());
+    match parsed {
+        Some(parsed) => (api.code, api.message) = (parsed.code, parsed.message),
+        None if body.is_empty() => {}
+        None => api.body_snippet = Some(body_snippet(&body)),
+    }
+    api.retry_after = retry_after;
+    api.rate_limit = rate_limit;
+    Err(Error::from_api(api))
 }
 
 /// Decodes a JSON object. serde also builds a struct from an array of its fields in order

@@ -325,16 +325,9 @@ mod tests {
     use crate::error::{ApiError, InvalidInputKind};
 
     fn api(status: u16, retry_after: Option<Duration>) -> Error {
-        Error::from_api(ApiError {
-            status,
-            code: None,
-            message: None,
-            body_snippet: None,
-            retry_after,
-            rate_limit: None,
-            attempts: 1,
-            held: false,
-        })
+        let mut api = ApiError::new(status);
+        api.retry_after = retry_after;
+        Error::from_api(api)
     }
 
     #[test]

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aelyst::clock::ManualClock;
+use aelyst::error::InvalidInputKind;
 use aelyst::fake::{FakeServer, Fault};
-use aelyst::{Client, Error, Identifier, InvalidInputKind};
+use aelyst::{Client, Error, Identifier};
 use futures_util::StreamExt;
 use futures_util::stream;
 

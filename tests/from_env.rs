@@ -2,7 +2,8 @@
 //!
 //! One test function, because the environment is shared by every thread of the process.
 
-use aelyst::{Client, ConfigErrorKind, Error};
+use aelyst::error::ConfigErrorKind;
+use aelyst::{Client, Error};
 
 fn config_kind(result: Result<Client, Error>) -> ConfigErrorKind {
     match result {

@@ -2,7 +2,8 @@
 
 mod support;
 
-use aelyst::{Error, Identifier, InvalidInputKind};
+use aelyst::error::InvalidInputKind;
+use aelyst::{Error, Identifier};
 use support::client;
 use wiremock::{MockServer, ResponseTemplate};
 

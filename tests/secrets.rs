@@ -119,6 +119,9 @@ fn plain_http_to_a_remote_host_is_refused() {
     let Error::InvalidConfig(config) = &err else {
         panic!("{err:?}")
     };
-    assert_eq!(config.kind(), aelyst::ConfigErrorKind::InsecureBaseUrl);
+    assert_eq!(
+        config.kind(),
+        aelyst::error::ConfigErrorKind::InsecureBaseUrl
+    );
     assert!(err.to_string().contains("allow_insecure_http"));
 }
