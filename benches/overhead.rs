@@ -464,11 +464,6 @@ fn main() {
         return;
     }
     // The hot path without the network.
-    let client = aelyst::Client::builder()
-        .token(TOKEN)
-        .base_url(&*base)
-        .build()
-        .unwrap();
     let parse = ns_per_call(|i| {
         let text = if i % 2 == 0 {
             "email:abdc@gmail.com"
@@ -478,14 +473,6 @@ fn main() {
         let who: aelyst::Identifier = black_box(text).parse().unwrap();
         black_box(who.to_string());
     });
-    let prepare = ns_per_call(|i| {
-        black_box(
-            client
-                .bench_prepare(&aelyst::Identifier::id(i + 1), black_box(["vip", "lead"]))
-                .unwrap(),
-        );
-    });
     println!("without the network");
     println!("  Identifier parse + render     {parse:>8.0} ns/call");
-    println!("  request building (add_tags)   {prepare:>8.0} ns/call");
 }

@@ -226,26 +226,6 @@ impl Client {
         async move { self.execute(request?).await }.instrument(span)
     }
 
-    /// Builds what [`add_tags`](Self::add_tags) would send, without sending it, and returns
-    /// the sizes of its URL and body. Only for benchmarks of the hot path; not part of the API.
-    ///
-    /// # Errors
-    ///
-    /// As [`add_tags`](Self::add_tags) for invalid input.
-    #[doc(hidden)]
-    pub fn bench_prepare<I>(
-        &self,
-        identifier: &Identifier,
-        tags: I,
-    ) -> Result<(usize, usize), Error>
-    where
-        I: IntoIterator,
-        I::Item: AsRef<str>,
-    {
-        self.prepare(identifier, tags)
-            .map(|request| (request.url.as_str().len(), request.body.len()))
-    }
-
     fn prepare<I>(&self, identifier: &Identifier, tags: I) -> Result<Prepared, Error>
     where
         I: IntoIterator,
