@@ -222,6 +222,9 @@ impl Sender {
 }
 
 /// Every client of the comparison, the baseline (raw reqwest as most code calls it) second.
+/// aelyst's default timeout on each attempt, given to the raw `reqwest+t` client alike.
+const AELYST_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn senders(base: &Arc<str>) -> Vec<Sender> {
     let aelyst = |limiter: bool| {
         aelyst::Client::builder()
@@ -245,11 +248,7 @@ fn senders(base: &Arc<str>) -> Vec<Sender> {
         },
         Sender {
             name: "reqwest+t",
-            how: How::Reqwest(
-                reqwest::Client::new(),
-                base.clone(),
-                Some(aelyst::DEFAULT_TIMEOUT),
-            ),
+            how: How::Reqwest(reqwest::Client::new(), base.clone(), Some(AELYST_TIMEOUT)),
         },
         Sender {
             name: "aelyst",

@@ -15,10 +15,10 @@ use crate::retry::RetryQuota;
 use crate::{Error, REDACTED, RateLimit, RetryPolicy};
 
 /// The default limit on one attempt: connecting, sending and reading the response.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The default limit on establishing a connection.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Options for a [`Client`]. Only the token is required.
 ///
@@ -60,7 +60,6 @@ pub struct ClientBuilder {
     max_requests_per_second: Option<u32>,
     on_rate_limit: Option<RateLimitHook>,
     clock: Arc<dyn Clock>,
-    jitter_seed: Option<u64>,
 }
 
 impl Default for ClientBuilder {
@@ -77,7 +76,6 @@ impl Default for ClientBuilder {
             max_requests_per_second: None,
             on_rate_limit: None,
             clock: Arc::new(SystemClock),
-            jitter_seed: None,
         }
     }
 }
@@ -248,18 +246,6 @@ impl ClientBuilder {
         self
     }
 
-    /// Seeds the random draws of the retry back-off, so that a test sees the same waits each
-    /// run. By default they are seeded at random.
-    ///
-    /// ```
-    /// let client = aelyst::Client::builder().token("t").jitter_seed(42).build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn jitter_seed(mut self, seed: u64) -> Self {
-        self.jitter_seed = Some(seed);
-        self
-    }
-
     /// Checks the options and builds the client.
     ///
     /// # Errors
@@ -268,8 +254,9 @@ impl ClientBuilder {
     /// characters or anything else that cannot go in an HTTP header; when the base URL does
     /// not parse, is not `http(s)`, carries credentials, a query or a fragment, or is plain
     /// `http://` to a host other than loopback without
-    /// [`allow_insecure_http`](Self::allow_insecure_http); when a timeout, the retry budget or
-    /// the requests-per-second ceiling is zero; or when the HTTP client cannot be built.
+    /// [`allow_insecure_http`](Self::allow_insecure_http); when a timeout, the retry budget,
+    /// the retry policy's attempts or the requests-per-second ceiling is zero; or when the
+    /// HTTP client cannot be built.
     ///
     /// ```
     /// let client = aelyst::Client::builder().token("token").build()?;
@@ -289,6 +276,13 @@ impl ClientBuilder {
             return Err(
                 ConfigError::new(ConfigErrorKind::InvalidTimeout, "a timeout is zero").into(),
             );
+        }
+        if self.retry_policy.max_attempts == 0 {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidRetryPolicy,
+                "max_attempts is zero; a call needs at least one",
+            )
+            .into());
         }
         if self.retry_policy.total_budget().is_zero() {
             return Err(ConfigError::new(
@@ -321,10 +315,6 @@ impl ClientBuilder {
                 Some(self.timeout),
             ),
         };
-        let rng = match self.jitter_seed {
-            Some(seed) => fastrand::Rng::with_seed(seed),
-            None => fastrand::Rng::new(),
-        };
         Ok(Client::from_inner(Inner {
             http,
             base_url,
@@ -337,7 +327,7 @@ impl ClientBuilder {
                 .rate_limiter
                 .then(|| Limiter::new(self.max_requests_per_second)),
             clock: self.clock,
-            jitter: Mutex::new(rng),
+            jitter: Mutex::new(fastrand::Rng::new()),
             on_rate_limit: self.on_rate_limit,
         }))
     }

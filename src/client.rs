@@ -338,14 +338,16 @@ impl Client {
             if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
                 match limiter.acquire(key, clock, now, deadline).await {
                     Ok(released) => now = released,
-                    Err(Refused::Held(left)) => {
+                    // After an attempt, its answer says more than the hold: the caller's next
+                    // call meets the hold and is told of it.
+                    Err(Refused::Held(left)) if attempt == 0 => {
                         tracing::debug!(
                             hold_ms = left.as_millis() as u64,
                             "a 429 holds the path past the budget; not sending"
                         );
                         return give_up(Error::held(left), attempt);
                     }
-                    Err(Refused::Busy) => {
+                    Err(_) => {
                         tracing::debug!("the rate limiter's wait would pass the budget");
                         return out_of_time(last_error, attempt);
                     }
@@ -372,7 +374,7 @@ impl Client {
                 tracing::debug!(attempt, status = err.status(), error = %err, "attempt failed; not retrying");
                 return give_up(err, attempt);
             };
-            if now + delay > deadline {
+            if now.checked_add(delay).is_none_or(|at| at > deadline) {
                 tracing::debug!(
                     attempt,
                     delay_ms = delay.as_millis() as u64,

@@ -12,6 +12,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// The furthest a [`ManualClock`] reads from its start.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// A wait handed out by [`Clock::sleep`].
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -108,7 +111,8 @@ impl ManualClock {
     /// assert_eq!(clock.now() - before, std::time::Duration::from_secs(1));
     /// ```
     pub fn advance(&self, by: Duration) {
-        self.lock().elapsed += by;
+        let mut state = self.lock();
+        state.elapsed = state.elapsed.saturating_add(by);
     }
 
     /// How far the clock has moved since it was made.
@@ -153,12 +157,15 @@ impl Default for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
-        self.start + self.elapsed()
+        // A clock moved past what an `Instant` can hold (a test sleeping `Duration::MAX`)
+        // stops a century on instead of overflowing.
+        let elapsed = self.elapsed().min(CENTURY);
+        self.start + elapsed
     }
 
     fn sleep(&self, duration: Duration) -> Sleep {
         let mut state = self.lock();
-        state.elapsed += duration;
+        state.elapsed = state.elapsed.saturating_add(duration);
         state.sleeps.push(duration);
         Box::pin(std::future::ready(()))
     }

@@ -755,11 +755,29 @@ impl fmt::Display for Shown<'_> {
             if shown > max {
                 return f.write_str("…");
             }
-            let c = if c.is_control() { '\u{FFFD}' } else { c };
+            let c = if invisible(c) { '\u{FFFD}' } else { c };
             fmt::Write::write_char(f, c)?;
         }
         Ok(())
     }
+}
+
+/// Whether `c` would act on a terminal or a log rather than show: control characters, line
+/// and paragraph separators, and the invisible format characters that reorder or hide text
+/// (bidirectional overrides, zero-width spaces and joiners).
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
 }
 
 /// Shortens untrusted text for an error message: at most `max` characters, control
@@ -821,6 +839,11 @@ mod tests {
             "a\u{FFFD}[2Jb\u{FFFD}"
         );
         assert_eq!(Shown("héllo", 3).to_string(), "hé…");
+        let sneaky = "ok\u{202E}gnp.exe\u{2028}FAKE\u{200B}\u{FEFF}";
+        assert_eq!(
+            Shown(sneaky, 100).to_string(),
+            "ok\u{FFFD}gnp.exe\u{FFFD}FAKE\u{FFFD}\u{FFFD}"
+        );
         assert_eq!(
             Shown(&"x".repeat(5000), MESSAGE_SHOWN).to_string().len(),
             1024 + 3

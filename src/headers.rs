@@ -21,8 +21,12 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        // `f64` parsing also takes "inf", "NaN" and "-1": none of them is a wait.
-        if !seconds.is_finite() || seconds < 0.0 {
+        // `f64` parsing also takes "inf", "NaN" and "-1": none of them is a wait. A count of
+        // seconds too long for a float (400 digits) is still a count, and is held to the cap.
+        let number = value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+'));
+        if !number || seconds.is_nan() || seconds < 0.0 {
             return None;
         }
         return Some(Duration::from_secs_f64(
@@ -103,8 +107,11 @@ mod tests {
 
     #[test]
     fn huge_retry_after_is_capped() {
-        let read = retry_after(&headers(&[(&RETRY_AFTER, "1e300")]), SystemTime::now());
-        assert_eq!(read, Some(MAX_RETRY_AFTER));
+        let digits = format!("1{}", "0".repeat(400));
+        for huge in ["1e300", "1e400", "86401", &digits] {
+            let read = retry_after(&headers(&[(&RETRY_AFTER, huge)]), SystemTime::now());
+            assert_eq!(read, Some(MAX_RETRY_AFTER), "{huge}");
+        }
     }
 
     #[test]

@@ -84,7 +84,7 @@ mod response;
 mod retry;
 mod tags;
 
-pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+pub use builder::ClientBuilder;
 pub use bulk::{BulkOutcome, BulkStream, BulkTagger};
 pub use client::{BASE_URL_ENV, Client, DEFAULT_BASE_URL, TOKEN_ENV};
 pub use error::{Error, InvalidInput};

@@ -24,6 +24,7 @@
 //! with a line of its own.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -88,17 +89,26 @@ struct Table {
     /// Keyed by a hash of method and path, so that finding a path never allocates. Two paths
     /// whose hashes collide would share a gate: slower, never wrong.
     paths: HashMap<u64, Gate>,
-    /// The caller's ceiling across all paths, if any.
-    global: Option<Gate>,
+    /// The limit on each path: the API's documented one until a response says otherwise.
+    /// The API sets one limit per method, so what one path's answer says holds for all, and
+    /// it outlives the paths that are forgotten.
+    path_limit: u32,
+    /// The caller's ceiling across all paths, if any: its limit and its gate.
+    global: Option<(u32, Gate)>,
     /// When idle paths were last forgotten: once a window, in one pass.
     swept_at: Option<Instant>,
 }
 
-/// What holds requests back on one path, or across all of them.
-#[derive(Debug)]
-struct Gate {
+/// How many requests a gate lets through in how long.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
     limit: u32,
     window: Duration,
+}
+
+/// What holds requests back on one path, or across all of them.
+#[derive(Debug, Default)]
+struct Gate {
     batch: Option<Batch>,
     held_until: Option<Instant>,
     /// The line of requests waiting their turn, made when the first one has to wait. Each
@@ -114,35 +124,20 @@ struct Batch {
 }
 
 impl Gate {
-    fn new(limit: u32, window: Duration) -> Self {
-        Self {
-            limit,
-            window,
-            batch: None,
-            held_until: None,
-            line: None,
-        }
-    }
-
     /// The earliest instant from `now` at which a request may go.
-    fn free_at(&self, now: Instant) -> Instant {
+    fn free_at(&self, now: Instant, pace: Pace) -> Instant {
         let after_hold = self.held_until.map_or(now, |until| until.max(now));
         match self.batch {
-            Some(batch) if batch.count >= self.limit => after_hold.max(batch.last + self.window),
+            Some(batch) if batch.count >= pace.limit => after_hold.max(batch.last + pace.window),
             _ => after_hold,
         }
     }
 
-    /// Counts a request sent at `at`.
-    fn record(&mut self, at: Instant) {
-        self.add(at, 1);
-    }
-
     /// Counts `count` requests as sent at `at`: in the current batch while it is under a
     /// window old, else as a new batch.
-    fn add(&mut self, at: Instant, count: u32) {
+    fn add(&mut self, at: Instant, count: u32, pace: Pace) {
         self.batch = Some(match self.batch {
-            Some(batch) if at < batch.last + self.window => Batch {
+            Some(batch) if at < batch.last + pace.window => Batch {
                 last: batch.last.max(at),
                 count: batch.count.saturating_add(count),
             },
@@ -152,17 +147,17 @@ impl Gate {
 
     /// Requests the server counted that this client did not send come from elsewhere
     /// (another process with the same token): they join the current batch as sent now.
-    fn count_others(&mut self, now: Instant, quota: RateLimit) {
+    fn count_others(&mut self, now: Instant, quota: RateLimit, pace: Pace) {
         let used = quota
             .limit()
             .saturating_sub(quota.remaining())
-            .min(self.limit);
+            .min(pace.limit);
         let ours = match self.batch {
-            Some(batch) if now < batch.last + self.window => batch.count,
+            Some(batch) if now < batch.last + pace.window => batch.count,
             _ => 0,
         };
         if used > ours {
-            self.add(now, used - ours);
+            self.add(now, used - ours, pace);
         }
     }
 
@@ -179,41 +174,56 @@ impl Gate {
 
     /// Whether the gate holds nothing back any more, nor anyone in line: forgetting it
     /// changes nothing.
-    fn idle(&self, now: Instant) -> bool {
+    fn idle(&self, now: Instant, pace: Pace) -> bool {
         !self.queued()
             && self.held_until.is_none_or(|until| until <= now)
             && self
                 .batch
-                .is_none_or(|batch| batch.last + self.window <= now)
+                .is_none_or(|batch| batch.last + pace.window <= now)
     }
 }
 
 impl Table {
+    fn path_pace(&self) -> Pace {
+        Pace {
+            limit: self.path_limit,
+            window: PATH_WINDOW,
+        }
+    }
+
     /// The path's gate, made if the table has room.
     fn path(&mut self, key: u64) -> Option<&mut Gate> {
         let room = self.paths.len() < MAX_PATHS;
         match self.paths.entry(key) {
-            std::collections::hash_map::Entry::Occupied(entry) => Some(entry.into_mut()),
-            std::collections::hash_map::Entry::Vacant(entry) if room => {
-                Some(entry.insert(Gate::new(DOCUMENTED_LIMIT, PATH_WINDOW)))
-            }
-            std::collections::hash_map::Entry::Vacant(_) => None,
+            Entry::Occupied(entry) => Some(entry.into_mut()),
+            Entry::Vacant(entry) if room => Some(entry.insert(Gate::default())),
+            Entry::Vacant(_) => None,
         }
     }
 
-    /// When a request on `key` may go, by its path and, with `global`, the caller's ceiling.
-    fn free_at(&self, key: u64, now: Instant, global: bool) -> Instant {
-        let path = self.paths.get(&key).map_or(now, |gate| gate.free_at(now));
-        let ceiling = self.global.as_ref().filter(|_| global);
-        ceiling.map_or(path, |gate| path.max(gate.free_at(now)))
+    /// When a request on `key` may go by its path's gate.
+    fn path_free_at(&self, key: u64, now: Instant) -> Instant {
+        let pace = self.path_pace();
+        self.paths
+            .get(&key)
+            .map_or(now, |gate| gate.free_at(now, pace))
+    }
+
+    /// When a request on `key` may go by its path's gate and the caller's ceiling.
+    fn free_at(&self, key: u64, now: Instant) -> Instant {
+        let path = self.path_free_at(key, now);
+        self.global.as_ref().map_or(path, |(limit, gate)| {
+            path.max(gate.free_at(now, ceiling(*limit)))
+        })
     }
 
     fn record(&mut self, key: u64, now: Instant) {
+        let pace = self.path_pace();
         if let Some(gate) = self.path(key) {
-            gate.record(now);
+            gate.add(now, 1, pace);
         }
-        if let Some(gate) = &mut self.global {
-            gate.record(now);
+        if let Some((limit, gate)) = &mut self.global {
+            gate.add(now, 1, ceiling(*limit));
         }
     }
 
@@ -226,11 +236,32 @@ impl Table {
 
     fn sweep(&mut self, now: Instant) {
         let swept_at = *self.swept_at.get_or_insert(now);
-        if now.saturating_duration_since(swept_at) >= PATH_WINDOW {
-            self.paths.retain(|_, gate| !gate.idle(now));
-            self.swept_at = Some(now);
+        if now.saturating_duration_since(swept_at) < PATH_WINDOW {
+            return;
         }
+        let pace = self.path_pace();
+        self.paths.retain(|_, gate| !gate.idle(now, pace));
+        // A burst of paths leaves the table's capacity behind: give most of it back.
+        if self.paths.capacity() > 1024 && self.paths.capacity() > self.paths.len() * 4 {
+            self.paths.shrink_to(self.paths.len() * 2);
+        }
+        self.swept_at = Some(now);
     }
+}
+
+/// The pace of the caller's ceiling of `limit` requests per second.
+fn ceiling(limit: u32) -> Pace {
+    Pace {
+        limit,
+        window: GLOBAL_WINDOW,
+    }
+}
+
+/// What came of waiting for the ceiling.
+enum Step {
+    Sent(Instant),
+    /// The path stopped being free meanwhile (a 429 came in): back to its line's head.
+    PathBusy,
 }
 
 impl Limiter {
@@ -238,7 +269,8 @@ impl Limiter {
         Self {
             table: Mutex::new(Table {
                 paths: HashMap::new(),
-                global: global_per_second.map(|limit| Gate::new(limit, GLOBAL_WINDOW)),
+                path_limit: DOCUMENTED_LIMIT,
+                global: global_per_second.map(|limit| (limit, Gate::default())),
                 swept_at: None,
             }),
             hasher: RandomState::new(),
@@ -273,31 +305,34 @@ impl Limiter {
             let mut table = self.lock();
             table.sweep(now);
             let path = table.paths.get(&key);
-            let global = table.global.as_ref();
+            let global = table.global.as_ref().map(|(_, gate)| gate);
             let nobody_ahead = !path.is_some_and(Gate::queued) && !global.is_some_and(Gate::queued);
-            if nobody_ahead && table.free_at(key, now, true) <= now {
+            if nobody_ahead && table.free_at(key, now) <= now {
                 table.record(key, now);
                 return Ok(now);
             }
             (
                 table.path(key).map(Gate::line),
-                table.global.as_mut().map(Gate::line),
+                table.global.as_mut().map(|(_, gate)| gate.line()),
             )
         };
         // The path's turn first, waiting out its pace without holding up other paths; then
-        // the ceiling's turn, waiting for both.
+        // the ceiling's turn, given back whenever the path stops being free, so that a 429 on
+        // one path never holds the ceiling's line.
         let _path_turn = match path_line {
             Some(line) => Some(self.turn(line, key, clock, deadline).await?),
             None => None,
         };
-        if global_line.is_some() {
-            self.wait(key, false, clock, deadline).await?;
-        }
-        let _global_turn = match global_line {
-            Some(line) => Some(self.turn(line, key, clock, deadline).await?),
-            None => None,
+        let Some(global_line) = global_line else {
+            return self.wait_for_path(key, true, clock, deadline).await;
         };
-        self.wait(key, true, clock, deadline).await
+        loop {
+            self.wait_for_path(key, false, clock, deadline).await?;
+            let _global_turn = self.turn(global_line.clone(), key, clock, deadline).await?;
+            if let Step::Sent(at) = self.wait_for_ceiling(key, clock, deadline).await? {
+                return Ok(at);
+            }
+        }
     }
 
     /// Takes a turn in `line`, or fails when the deadline comes first.
@@ -320,12 +355,11 @@ impl Limiter {
         }
     }
 
-    /// Sleeps until the path (and with `global`, the ceiling) lets a request go; counts it as
-    /// sent when `global` is set, which is the last step.
-    async fn wait(
+    /// Sleeps until the path lets a request go; counts it as sent when `record` is set.
+    async fn wait_for_path(
         &self,
         key: u64,
-        global: bool,
+        record: bool,
         clock: &dyn Clock,
         deadline: Instant,
     ) -> Result<Instant, Refused> {
@@ -333,9 +367,9 @@ impl Limiter {
             let now = clock.now();
             let at = {
                 let mut table = self.lock();
-                let at = table.free_at(key, now, global);
+                let at = table.path_free_at(key, now);
                 if at <= now {
-                    if global {
+                    if record {
                         table.record(key, now);
                     }
                     return Ok(now);
@@ -355,9 +389,42 @@ impl Limiter {
         }
     }
 
+    /// Sleeps until the caller's ceiling lets a request go as well as its path, and counts
+    /// it as sent.
+    async fn wait_for_ceiling(
+        &self,
+        key: u64,
+        clock: &dyn Clock,
+        deadline: Instant,
+    ) -> Result<Step, Refused> {
+        loop {
+            let now = clock.now();
+            let at = {
+                let mut table = self.lock();
+                if table.path_free_at(key, now) > now {
+                    return Ok(Step::PathBusy);
+                }
+                let at = table.free_at(key, now);
+                if at <= now {
+                    table.record(key, now);
+                    return Ok(Step::Sent(now));
+                }
+                if at >= deadline {
+                    return Err(table.refusal(key, now));
+                }
+                at
+            };
+            clock.sleep(at - now).await;
+        }
+    }
+
     /// Learns from a response on `key`, answered at `now`.
     pub(crate) fn observe(&self, key: u64, now: Instant, answer: Answer) {
         let mut table = self.lock();
+        if let Some(quota) = answer.rate_limit.filter(|quota| quota.limit() > 0) {
+            table.path_limit = quota.limit().min(MAX_LIMIT);
+        }
+        let pace = table.path_pace();
         // A path forgotten since its request went (its answer came a window late) is only
         // worth bringing back for a hold.
         let gate = if answer.refused {
@@ -366,16 +433,12 @@ impl Limiter {
             table.paths.get_mut(&key)
         };
         let Some(gate) = gate else { return };
-        if let Some(quota) = answer.rate_limit.filter(|quota| quota.limit() > 0) {
-            gate.limit = quota.limit().min(MAX_LIMIT);
-            // A 429's hold already keeps the path quiet.
-            if !answer.refused {
-                gate.count_others(now, quota);
-            }
-        }
         if answer.refused {
             let until = now + answer.retry_after.unwrap_or(DEFAULT_HOLD);
             gate.held_until = Some(gate.held_until.map_or(until, |held| held.max(until)));
+        } else if let Some(quota) = answer.rate_limit {
+            // A 429's hold already keeps the path quiet.
+            gate.count_others(now, quota, pace);
         }
     }
 
@@ -490,10 +553,10 @@ mod tests {
         );
 
         limiter.observe(key, clock.now(), reported(u32::MAX, u32::MAX));
-        assert_eq!(limiter.lock().paths[&key].limit, MAX_LIMIT);
+        assert_eq!(limiter.lock().path_limit, MAX_LIMIT);
         limiter.observe(key, clock.now(), reported(0, 0));
         assert_eq!(
-            limiter.lock().paths[&key].limit,
+            limiter.lock().path_limit,
             MAX_LIMIT,
             "a zero limit is ignored"
         );
@@ -633,8 +696,75 @@ mod tests {
         let table = limiter.lock();
         assert!(!table.paths[&key].queued(), "nobody left in line");
         assert_eq!(table.paths[&key].batch.unwrap().count, 5, "nothing counted");
-        assert_eq!(table.global.as_ref().unwrap().batch.unwrap().count, 5);
+        assert_eq!(table.global.as_ref().unwrap().1.batch.unwrap().count, 5);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_429_on_one_path_never_holds_the_ceiling_for_the_others() {
+        let limiter = Arc::new(Limiter::new(Some(1)));
+        let start = SystemClock.now();
+        let send = |path: &'static str| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let (key, now) = (limiter.key("POST", path), SystemClock.now());
+                let sent = limiter.acquire(key, &SystemClock, now, now + FAR).await;
+                sent.unwrap() - start
+            })
+        };
+        let step = |millis| tokio::time::sleep(Duration::from_millis(millis));
+        assert_eq!(send("/a").await.unwrap(), Duration::ZERO);
+        // The ceiling is spent for this second: the next request on /a waits at the head of
+        // its line, and /a is then refused for 4 s.
+        let second_on_a = send("/a");
+        step(300).await;
+        let a = limiter.key("POST", "/a");
+        limiter.observe(a, SystemClock.now(), refused(Duration::from_secs(4)));
+        step(200).await;
+
+        let on_b = send("/b");
+
+        assert_eq!(
+            on_b.await.unwrap(),
+            Duration::from_secs(1),
+            "/b goes with the ceiling"
+        );
+        assert_eq!(second_on_a.await.unwrap(), Duration::from_millis(4300));
+    }
+
+    #[tokio::test]
+    async fn a_learned_limit_outlives_the_paths_that_taught_it() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        send(&limiter, &clock, "/a", 1).await;
+        limiter.observe(limiter.key("POST", "/a"), clock.now(), reported(2, 1));
+        clock.advance(PATH_WINDOW * 3);
+        send(&limiter, &clock, "/b", 1).await;
+        assert_eq!(limiter.paths(), 1, "/a was forgotten");
+        clock.advance(PATH_WINDOW);
+
+        let sent = send(&limiter, &clock, "/a", 3).await;
+
+        let at = PATH_WINDOW * 4;
+        assert_eq!(sent, [at, at, at + PATH_WINDOW]);
+    }
+
+    #[tokio::test]
+    async fn a_table_emptied_gives_its_memory_back() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        for i in 0..10_000 {
+            send(&limiter, &clock, &format!("/{i}"), 1).await;
+        }
+        let grown = limiter.lock().paths.capacity();
+        clock.advance(PATH_WINDOW * 2);
+        send(&limiter, &clock, "/last", 1).await;
+        let table = limiter.lock();
+        assert_eq!(table.paths.len(), 1);
+        assert!(
+            table.paths.capacity() < grown / 4,
+            "{} of {grown}",
+            table.paths.capacity()
+        );
+    }
+
+    use crate::clock::SystemClock;
     use std::future::Future;
 }

@@ -52,7 +52,7 @@ use crate::Error;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
-    max_attempts: u32,
+    pub(crate) max_attempts: u32,
     base_delay: Duration,
     max_delay: Duration,
     budget: Duration,
@@ -73,41 +73,24 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// A policy of one attempt: every failure is returned as it comes.
-    ///
-    /// ```
-    /// let policy = aelyst::RetryPolicy::disabled();
-    /// assert_eq!(policy.attempts(), 1);
-    /// ```
     pub fn disabled() -> Self {
         Self::default().max_attempts(1)
     }
 
-    /// Attempts in all, the first included; 0 is taken as 1.
-    ///
-    /// ```
-    /// let policy = aelyst::RetryPolicy::default().max_attempts(5);
-    /// assert_eq!(policy.attempts(), 5);
-    /// ```
+    /// Attempts in all, the first included. [`ClientBuilder::build`](crate::ClientBuilder::build)
+    /// refuses 0.
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
+        self.max_attempts = attempts;
         self
     }
 
     /// The bound on the first retry's wait; each further retry doubles it.
-    ///
-    /// ```
-    /// let policy = aelyst::RetryPolicy::default().base_delay(std::time::Duration::from_millis(200));
-    /// ```
     pub fn base_delay(mut self, delay: Duration) -> Self {
         self.base_delay = delay;
         self
     }
 
     /// The longest wait the back-off computes. A server's `Retry-After` may ask for more.
-    ///
-    /// ```
-    /// let policy = aelyst::RetryPolicy::default().max_delay(std::time::Duration::from_secs(5));
-    /// ```
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
@@ -115,39 +98,23 @@ impl RetryPolicy {
 
     /// The total time one call may take: every attempt, every wait between attempts and every
     /// hold by the client's rate limiter. Each attempt's timeout is cut to what is left.
-    ///
-    /// ```
-    /// let policy = aelyst::RetryPolicy::default().budget(std::time::Duration::from_secs(10));
-    /// ```
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = budget;
         self
     }
 
     /// Whether a 449 ("queued; try again in a few minutes") is retried within the call.
-    ///
-    /// ```
-    /// let policy = aelyst::RetryPolicy::default().retry_queued(true);
-    /// ```
     pub fn retry_queued(mut self, retry: bool) -> Self {
         self.retry_queued = retry;
         self
-    }
-
-    /// Attempts in all.
-    ///
-    /// ```
-    /// assert_eq!(aelyst::RetryPolicy::default().attempts(), 3);
-    /// ```
-    pub fn attempts(&self) -> u32 {
-        self.max_attempts
     }
 
     pub(crate) fn total_budget(&self) -> Duration {
         self.budget
     }
 
-    /// The wait before retry number `retry` (1 for the first), or `None` to stop.
+    /// Whether to retry after attempt number `attempt` (1 for the first) failed with `err`,
+    /// and after what wait; `random`, uniform in 0..1, draws the back-off's jitter.
     pub(crate) fn decide(&self, err: &Error, attempt: u32, random: f64) -> Decision {
         let Some(kind) = classify(err) else {
             return Decision::Stop;
@@ -167,9 +134,10 @@ impl RetryPolicy {
             1u32.checked_shl(retry.saturating_sub(1))
                 .unwrap_or(u32::MAX),
         );
-        exponential
-            .min(self.max_delay)
-            .mul_f64(random.clamp(0.0, 1.0))
+        let bound = exponential.min(self.max_delay);
+        // Near `Duration::MAX` a float product can round past it: the bound itself is then the
+        // draw.
+        Duration::try_from_secs_f64(bound.as_secs_f64() * random.clamp(0.0, 1.0)).unwrap_or(bound)
     }
 }
 
@@ -351,6 +319,10 @@ mod tests {
         assert_eq!(policy.backoff(6, 1.0), Duration::from_secs(20));
         assert_eq!(policy.backoff(200, 1.0), Duration::from_secs(20));
         assert_eq!(policy.backoff(1, 0.0), Duration::ZERO);
+        let huge = RetryPolicy::default()
+            .base_delay(Duration::MAX)
+            .max_delay(Duration::MAX);
+        assert_eq!(huge.backoff(1, 1.0), Duration::MAX);
     }
 
     #[test]

@@ -261,13 +261,13 @@ async fn no_more_calls_are_in_flight_than_the_concurrency() {
 
 /// A server whose first answer is a 449 asking to wait `retry_after` seconds, and every
 /// other a success.
-async fn server_queueing_once(retry_after: u64) -> wiremock::MockServer {
+async fn server_queueing_once(retry_after: &str) -> wiremock::MockServer {
     use wiremock::{Mock, MockServer, ResponseTemplate, matchers::any};
     let server = MockServer::start().await;
     Mock::given(any())
         .respond_with(
             ResponseTemplate::new(449)
-                .insert_header("retry-after", retry_after.to_string().as_str())
+                .insert_header("retry-after", retry_after)
                 .set_body_string(r#"{"code": 449, "message": "in queue"}"#),
         )
         .up_to_n_times(1)
@@ -293,7 +293,7 @@ async fn a_449_asking_to_wait_past_max_wait_ends_its_item_at_once() {
         (30, Some(10), false),
     ];
     for (retry_after, max_wait, waited) in cases {
-        let server = server_queueing_once(retry_after).await;
+        let server = server_queueing_once(&retry_after.to_string()).await;
         let clock = ManualClock::new();
         let client = support::builder(&server)
             .clock(clock.clone())
@@ -322,6 +322,47 @@ async fn a_449_asking_to_wait_past_max_wait_ends_its_item_at_once() {
             assert!(clock.sleeps().is_empty(), "{case}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_449_asking_for_more_seconds_than_a_number_holds_ends_its_item() {
+    let server = server_queueing_once(&format!("1{}", "0".repeat(400))).await;
+    let clock = ManualClock::new();
+    let client = support::builder(&server)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+
+    let outcomes: Vec<_> = client
+        .add_tags_bulk(stream::iter([(Identifier::id(1), ["a"])]))
+        .collect()
+        .await;
+
+    let err = outcomes[0].result().unwrap_err();
+    assert_eq!(
+        err.retry_after(),
+        Some(Duration::from_secs(86_400)),
+        "read up to a day"
+    );
+    assert_eq!(outcomes[0].calls(), 1);
+    assert!(clock.sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn absurd_waits_of_the_callers_own_do_not_overflow() {
+    let (fake, client, clock) = fake_and_client().await;
+    fake.fail_next(1, Fault::Queued);
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .queued_delay(Duration::MAX)
+        .max_wait(Duration::MAX)
+        .run(stream::iter([(Identifier::id(1), ["a"])]))
+        .collect()
+        .await;
+
+    assert!(outcomes[0].is_ok());
+    assert_eq!(clock.sleeps(), [Duration::MAX]);
 }
 
 #[tokio::test]

@@ -30,7 +30,6 @@ async fn fake_and_client(clock: &HeldClock, policy: RetryPolicy) -> (FakeServer,
         .client_builder()
         .clock(clock.clone())
         .retry_policy(policy)
-        .jitter_seed(7)
         .build()
         .unwrap();
     (fake, client)

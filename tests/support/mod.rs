@@ -114,7 +114,7 @@ pub async fn fake_on(
         .expect("bind a loopback port")
 }
 
-/// A client of `fake` that waits on `clock`, retries as `policy` says, with seeded jitter.
+/// A client of `fake` that waits on `clock` and retries as `policy` says.
 #[cfg(feature = "fake")]
 pub fn client_on(
     fake: &aelyst::fake::FakeServer,
@@ -124,7 +124,6 @@ pub fn client_on(
     fake.client_builder()
         .clock(clock.clone())
         .retry_policy(policy)
-        .jitter_seed(7)
         .build()
         .expect("valid test configuration")
 }
