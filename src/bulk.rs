@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use tokio::sync::Semaphore;
 
-use crate::{Client, Error, Identifier, MAX_TAGS, TagsAdded, tags};
+use crate::{Client, Error, Identifier, InvalidInput, MAX_TAGS, Tags, TagsAdded};
 
 /// Options of a bulk run, started with [`Client::bulk_tagger`].
 ///
@@ -190,7 +190,8 @@ impl BulkTagger {
         let start = move |(key, identifier, tags): (K, Identifier, T)| -> Pending<K> {
             let settings = settings.clone();
             let permits = permits.clone();
-            let tags: Result<Vec<String>, _> = tags::check_tags(tags);
+            // Checked once, as the item comes in: its calls send what was checked.
+            let tags = identifier.validate().and_then(|()| Tags::new(tags));
             Box::pin(async move { settings.tag(key, identifier, tags, &permits).await })
         };
         BulkStream {
@@ -206,11 +207,11 @@ impl BulkTagger {
         &self,
         key: K,
         identifier: Identifier,
-        tags: Result<Vec<String>, crate::InvalidInput>,
+        tags: Result<Tags, InvalidInput>,
         permits: &Semaphore,
     ) -> BulkOutcome<K> {
         let mut counts = Counts::default();
-        let (tags, result) = match tags {
+        let (tags, result) = match tags.map(Tags::into_vec) {
             Ok(tags) => {
                 let result = self.tag_all(&identifier, &tags, &mut counts, permits).await;
                 (tags, result)
@@ -236,7 +237,7 @@ impl BulkTagger {
         permits: &Semaphore,
     ) -> Result<TagsAdded, Error> {
         let mut chunks = tags.chunks(MAX_TAGS);
-        // Checked tags are never empty; an empty chunk would come back as `NoTags` anyway.
+        // Checked tags are never empty: there is always a first chunk.
         let first = chunks.next().unwrap_or_default();
         let mut last = self.tag_chunk(identifier, first, counts, permits).await?;
         for chunk in chunks {
@@ -258,7 +259,7 @@ impl BulkTagger {
                 // The semaphore is never closed, so acquiring only waits.
                 let _permit = permits.acquire().await.ok();
                 counts.calls += 1;
-                self.client.add_tags(identifier, chunk).await
+                self.client.add_checked(identifier, chunk).await
             };
             let attempts = match &result {
                 Ok(done) => done.attempts(),

@@ -218,6 +218,26 @@ impl Client {
         // Checked now, so the future holds only the finished request and is `Send` whatever
         // `I` is.
         let request = self.prepare(identifier, tags);
+        self.send(identifier, request)
+    }
+
+    /// [`add_tags`](Self::add_tags) for a bulk run's identifier and chunk of at most ten tags,
+    /// both checked when the run took the item in.
+    pub(crate) fn add_checked(
+        &self,
+        identifier: &Identifier,
+        chunk: &[String],
+    ) -> impl Future<Output = Result<TagsAdded, Error>> + Send + use<'_> {
+        let request = self.request(identifier, tags::serialize(chunk));
+        self.send(identifier, Ok(request))
+    }
+
+    /// Runs a call in its `tracing` span.
+    fn send(
+        &self,
+        identifier: &Identifier,
+        request: Result<Prepared, Error>,
+    ) -> impl Future<Output = Result<TagsAdded, Error>> + Send + use<'_> {
         let span = tracing::debug_span!(
             "aelyst.add_tags",
             contact = %identifier.masked(),
@@ -233,6 +253,10 @@ impl Client {
     {
         identifier.validate()?;
         let body = tags::json_body(tags)?;
+        Ok(self.request(identifier, body))
+    }
+
+    fn request(&self, identifier: &Identifier, body: Bytes) -> Prepared {
         let mut url = self.inner.base_url.clone();
         // Pushing a segment percent-encodes everything that could change the path (`/`, `?`,
         // `#`, `%`, spaces) and leaves `:`, `@` and `+` as the spec writes them.
@@ -242,7 +266,7 @@ impl Client {
             .push("contact")
             .push(&identifier.to_string())
             .push("tag");
-        Ok(Prepared { url, body })
+        Prepared { url, body }
     }
 
     /// Tags many contacts: one [`BulkOutcome`](crate::BulkOutcome) per item of `items`, each

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{InvalidInput, InvalidInputKind, snippet};
+use crate::error::{InvalidInput, InvalidInputKind};
+use crate::text::snippet;
 
 /// The longest email address taken, in bytes: RFC 5321 allows 254 characters for an address.
 /// It also keeps every request's URL short enough for any server.

@@ -28,10 +28,11 @@
 //! # Errors
 //!
 //! Every call returns [`Error`], with one variant per outcome. Ask it rather than match it:
-//! [`Error::status`], [`Error::retry_after`], [`Error::rate_limit`] and
-//! [`Error::is_retryable`]. Input is checked before anything is sent, so a malformed
-//! identifier or tag list is an [`Error::InvalidInput`] that names the problem, and never a
-//! request.
+//! [`Error::status`], [`Error::retry_after`], [`Error::rate_limit`],
+//! [`Error::is_retryable`] and [`Error::attempts`]; the details of each outcome are in the
+//! [`error`] module. Input is checked before anything is sent, so a malformed identifier or
+//! tag list is an [`Error::InvalidInput`] that names the problem, and never a request.
+//! [`Identifier`] and [`Tags`] make the same checks up front.
 //!
 //! # Retries and rate limits
 //!
@@ -41,6 +42,13 @@
 //! keeps each path under the API's 5 requests per second and waits out a 429. See
 //! [`RetryPolicy`] and [`ClientBuilder`]. Each call is a `tracing` span, with the contact
 //! masked and the token never logged.
+//!
+//! Every future of this crate can be dropped at any await (a caller's timeout, a `select!`):
+//! a call dropped while it waits holds no place in the rate limiter and gives back the retry
+//! tokens it took.
+//!
+//! Many contacts are tagged with [`Client::bulk_tagger`]: bounded concurrency, one outcome per
+//! input, 449s requeued without holding a place.
 //!
 //! Tests drive time by hand through [`clock::ManualClock`], shared by the client and the
 //! [`fake`] server.
@@ -83,6 +91,7 @@ mod rate_limit;
 mod response;
 mod retry;
 mod tags;
+mod text;
 
 pub use builder::ClientBuilder;
 pub use bulk::{BulkOutcome, BulkStream, BulkTagger};
@@ -93,7 +102,7 @@ pub use rate_limit::RateLimit;
 pub use reqwest;
 pub use response::TagsAdded;
 pub use retry::RetryPolicy;
-pub use tags::{MAX_TAGS, check_tags};
+pub use tags::{MAX_TAGS, Tags};
 
 /// What `Debug` output shows in place of a secret.
 const REDACTED: &str = "[redacted]";

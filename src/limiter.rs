@@ -227,6 +227,34 @@ impl Table {
         }
     }
 
+    /// Counts a request on `key` as sent at `now` if nobody is in line ahead of it and
+    /// nothing holds it back: the common case, so it looks the path up once.
+    fn try_pass(&mut self, key: u64, now: Instant) -> bool {
+        let pace = self.path_pace();
+        if let Some((limit, gate)) = &self.global {
+            if gate.queued() || gate.free_at(now, ceiling(*limit)) > now {
+                return false;
+            }
+        }
+        let room = self.paths.len() < MAX_PATHS;
+        match self.paths.entry(key) {
+            Entry::Occupied(entry) => {
+                let gate = entry.into_mut();
+                if gate.queued() || gate.free_at(now, pace) > now {
+                    return false;
+                }
+                gate.add(now, 1, pace);
+            }
+            Entry::Vacant(entry) if room => entry.insert(Gate::default()).add(now, 1, pace),
+            // Past the table's cap, a new path goes unpaced.
+            Entry::Vacant(_) => {}
+        }
+        if let Some((limit, gate)) = &mut self.global {
+            gate.add(now, 1, ceiling(*limit));
+        }
+        true
+    }
+
     fn refusal(&self, key: u64, now: Instant) -> Refused {
         match self.paths.get(&key).and_then(|gate| gate.held_until) {
             Some(until) if until > now => Refused::Held(until - now),
@@ -304,11 +332,7 @@ impl Limiter {
         let (path_line, global_line) = {
             let mut table = self.lock();
             table.sweep(now);
-            let path = table.paths.get(&key);
-            let global = table.global.as_ref().map(|(_, gate)| gate);
-            let nobody_ahead = !path.is_some_and(Gate::queued) && !global.is_some_and(Gate::queued);
-            if nobody_ahead && table.free_at(key, now) <= now {
-                table.record(key, now);
+            if table.try_pass(key, now) {
                 return Ok(now);
             }
             (

@@ -5,7 +5,8 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use crate::error::{ApiError, DecodeError, snippet};
+use crate::error::{ApiError, DecodeError};
+use crate::text::snippet;
 use crate::{Error, RateLimit, headers};
 
 /// The most bytes of a response body the client reads. A success body is a few bytes and an

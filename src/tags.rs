@@ -3,7 +3,8 @@
 use bytes::Bytes;
 use serde::Serializer;
 
-use crate::error::{InvalidInput, InvalidInputKind, snippet};
+use crate::error::{InvalidInput, InvalidInputKind};
+use crate::text::snippet;
 
 /// The most distinct tags one call takes (the spec's `maxItems`).
 pub const MAX_TAGS: usize = 10;
@@ -50,60 +51,95 @@ where
             format!("no tags given; the api takes 1 to {MAX_TAGS} per call"),
         ));
     }
-    let mut body = Vec::with_capacity(kept.iter().map(|t| t.as_ref().len() + 3).sum::<usize>() + 2);
-    serde_json::Serializer::new(&mut body)
-        .collect_seq(kept.iter().map(AsRef::as_ref))
-        .expect("a list of strings always serializes into memory");
-    Ok(Bytes::from(body))
+    Ok(serialize(&kept))
 }
 
-/// Checks tags as [`Client::add_tags_bulk`](crate::Client::add_tags_bulk) does, without
-/// sending anything: every tag must be non-empty, not only whitespace and free of control
-/// characters; exact duplicates are dropped (the first stays, order is kept). Up to 100
-/// distinct tags are accepted, since bulk work splits them into calls of at most
-/// [`MAX_TAGS`].
+/// The request body for tags already checked: a JSON array of them, as given.
+pub(crate) fn serialize<T: AsRef<str>>(tags: &[T]) -> Bytes {
+    let mut body = Vec::with_capacity(tags.iter().map(|t| t.as_ref().len() + 3).sum::<usize>() + 2);
+    serde_json::Serializer::new(&mut body)
+        .collect_seq(tags.iter().map(AsRef::as_ref))
+        .expect("a list of strings always serializes into memory");
+    Bytes::from(body)
+}
+
+/// The tags of one contact, checked: 1 to 100 distinct tags, none empty, only whitespace or
+/// holding control characters. Exact duplicates are dropped as the list is read (the first
+/// stays, order is kept), since adding a tag twice means the same as adding it once.
 ///
-/// # Errors
-///
-/// [`InvalidInputKind::NoTags`] for an empty list, [`InvalidInputKind::InvalidTag`] for a bad
-/// tag, naming it, and [`InvalidInputKind::TooManyTags`] past 100 distinct tags
-/// (the rest of the list is then not read).
+/// [`Client::add_tags`](crate::Client::add_tags) takes up to [`MAX_TAGS`] of them per call, and
+/// a [bulk run](crate::BulkTagger) sends a longer list in calls of ten. `Tags` checks a list
+/// the way a bulk run will, before anything is queued or sent: an import can refuse a row
+/// when it reads it.
 ///
 /// ```
-/// let tags = aelyst::check_tags(["vip", "lead", "vip"])?;
-/// assert_eq!(tags, ["vip", "lead"]);
-/// assert!(aelyst::check_tags(["ok", "bad\n"]).is_err());
+/// use aelyst::Tags;
+///
+/// let tags = Tags::new(["vip", "lead", "vip"])?;
+/// assert_eq!(tags.as_slice(), ["vip", "lead"]);
+/// assert!(Tags::new(["ok", "bad\n"]).is_err());
+/// assert!(Tags::new(Vec::<String>::new()).is_err());
 /// # Ok::<(), aelyst::InvalidInput>(())
 /// ```
-pub fn check_tags<I>(tags: I) -> Result<Vec<String>, InvalidInput>
-where
-    I: IntoIterator,
-    I::Item: Into<String>,
-{
-    let mut kept: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (index, tag) in tags.into_iter().enumerate() {
-        let tag = tag.into();
-        check(index, &tag)?;
-        if seen.contains(&tag) {
-            continue;
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tags(Vec<String>);
+
+impl Tags {
+    /// Checks `tags` and keeps the distinct ones, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInputKind::NoTags`] for an empty list, [`InvalidInputKind::InvalidTag`] for a
+    /// bad tag, naming it, and [`InvalidInputKind::TooManyTags`] past 100 distinct tags (the
+    /// rest of the list is then not read).
+    pub fn new<I>(tags: I) -> Result<Self, InvalidInput>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let mut kept: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (index, tag) in tags.into_iter().enumerate() {
+            let tag = tag.into();
+            check(index, &tag)?;
+            if seen.contains(&tag) {
+                continue;
+            }
+            if kept.len() == MAX_BULK_TAGS {
+                return Err(InvalidInput::new(
+                    InvalidInputKind::TooManyTags,
+                    format!("more than {MAX_BULK_TAGS} distinct tags given for one contact"),
+                ));
+            }
+            seen.insert(tag.clone());
+            kept.push(tag);
         }
-        if kept.len() == MAX_BULK_TAGS {
+        if kept.is_empty() {
             return Err(InvalidInput::new(
-                InvalidInputKind::TooManyTags,
-                format!("more than {MAX_BULK_TAGS} distinct tags given for one contact"),
+                InvalidInputKind::NoTags,
+                format!("no tags given; the api takes 1 to {MAX_TAGS} per call"),
             ));
         }
-        seen.insert(tag.clone());
-        kept.push(tag);
+        Ok(Tags(kept))
     }
-    if kept.is_empty() {
-        return Err(InvalidInput::new(
-            InvalidInputKind::NoTags,
-            format!("no tags given; the api takes 1 to {MAX_TAGS} per call"),
-        ));
+
+    /// The tags, distinct, in the order given.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
     }
-    Ok(kept)
+
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Tags {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 fn check(index: usize, tag: &str) -> Result<(), InvalidInput> {
@@ -164,29 +200,29 @@ mod tests {
     }
 
     #[test]
-    fn check_tags_keeps_any_number_of_distinct_tags() {
+    fn tags_keep_up_to_a_hundred_distinct_tags() {
         let many: Vec<String> = (0..25).map(|i| format!("t{}", i % 20)).collect();
-        assert_eq!(check_tags(many).unwrap().len(), 20);
+        assert_eq!(Tags::new(many).unwrap().as_slice().len(), 20);
         assert_eq!(
-            check_tags(Vec::<String>::new()).unwrap_err().kind(),
+            Tags::new(Vec::<String>::new()).unwrap_err().kind(),
             InvalidInputKind::NoTags
         );
         assert_eq!(
-            check_tags(["a", ""]).unwrap_err().kind(),
+            Tags::new(["a", ""]).unwrap_err().kind(),
             InvalidInputKind::InvalidTag
         );
     }
 
     #[test]
-    fn check_tags_stops_past_the_bulk_cap() {
+    fn tags_stop_reading_past_the_bulk_cap() {
         let at_cap = (0..MAX_BULK_TAGS).map(|i| i.to_string());
-        assert_eq!(check_tags(at_cap).unwrap().len(), MAX_BULK_TAGS);
+        assert_eq!(Tags::new(at_cap).unwrap().as_slice().len(), MAX_BULK_TAGS);
         let mut read = 0;
         let endless = (0..).map(|i: u64| {
             read += 1;
             i.to_string()
         });
-        let err = check_tags(endless).unwrap_err();
+        let err = Tags::new(endless).unwrap_err();
         assert_eq!(err.kind(), InvalidInputKind::TooManyTags);
         assert_eq!(
             read,

@@ -158,8 +158,8 @@ async fn add_one(cli: &Cli, args: &AddArgs) -> u8 {
         Err(err) => return fail(EXIT_USAGE, &format!("invalid identifier: {err}")),
     };
     let tags: Vec<String> = args.tags.iter().chain(&args.extra_tags).cloned().collect();
-    let tags = match aelyst::check_tags(tags) {
-        Ok(tags) if tags.len() <= aelyst::MAX_TAGS => tags,
+    let tags = match aelyst::Tags::new(tags) {
+        Ok(tags) if tags.as_slice().len() <= aelyst::MAX_TAGS => tags,
         Ok(_) => {
             return fail(
                 EXIT_USAGE,
@@ -169,7 +169,7 @@ async fn add_one(cli: &Cli, args: &AddArgs) -> u8 {
         Err(err) => return fail(EXIT_USAGE, &format!("invalid tags: {err}")),
     };
     if args.dry_run {
-        say(&format!("valid: {identifier} {tags:?}"));
+        say(&format!("valid: {identifier} {:?}", tags.as_slice()));
         return EXIT_OK;
     }
     let client = match client(cli, args) {
@@ -263,7 +263,7 @@ async fn add_from_file(cli: &Cli, args: &AddArgs, file: &str) -> u8 {
             };
             if dry_run {
                 // Nothing is sent, so the tags are checked here as the bulk run would.
-                if let Err(invalid) = aelyst::check_tags(row.tags.iter().cloned()) {
+                if let Err(invalid) = aelyst::Tags::new(row.tags.iter().cloned()) {
                     return refuse("invalid row", &invalid.to_string());
                 }
                 valid += 1;
