@@ -6,7 +6,7 @@
 //! memory; so this process stays small and the fake server's contacts live elsewhere.
 //!
 //! ```text
-//! cargo bench --features cli,fake --bench cli_bulk
+//! cargo bench --features cli,fake-bin --bench cli_bulk
 //! ```
 //!
 //! Flat memory means the peak does not grow with the number of rows. The first size finishes

@@ -67,10 +67,7 @@ mod tests {
             Shown(sneaky, 100).to_string(),
             "ok\u{FFFD}gnp.exe\u{FFFD}FAKE\u{FFFD}\u{FFFD}"
         );
-        assert_eq!(
-            Shown(&"x".repeat(5000), 1024).to_string().len(),
-            1024 + 3
-        );
+        assert_eq!(Shown(&"x".repeat(5000), 1024).to_string().len(), 1024 + 3);
     }
 
     #[test]

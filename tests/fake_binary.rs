@@ -1,5 +1,5 @@
 //! The `aelyst-fake` binary serves the same fake, takes its flags, and stops on Ctrl-C.
-#![cfg(feature = "fake")]
+#![cfg(feature = "fake-bin")]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -258,4 +258,79 @@ fn bad_flags_and_files_fail_with_a_message() {
     ] {
         assert!(help.contains(flag), "--help mentions {flag}");
     }
+}
+
+/// A scratch file path of this test run's own.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("aelyst-fake-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `GET /_fake/contacts` with `token`: its status and body.
+async fn contacts_endpoint(base_url: &str, token: &str) -> (u16, String) {
+    let url = format!("{}/_fake/contacts", base_url.trim_end_matches("/v1"));
+    let answer = aelyst::reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+#[cfg(all(unix, feature = "cli"))]
+#[tokio::test]
+async fn a_cli_run_shows_in_the_endpoint_and_in_the_saved_file() {
+    let dir = scratch("save");
+    let input = dir.join("contacts.csv");
+    let saved = dir.join("saved.json");
+    std::fs::write(
+        &input,
+        "identifier,tags\nemail:ann@example.com,vip;lead\nid:7,newsletter\nphone:+60121233112,vip\n",
+    )
+    .unwrap();
+    let mut fake = Running::start(&["--save", saved.to_str().unwrap()]);
+
+    let run = Command::new(env!("CARGO_BIN_EXE_aelyst"))
+        .args(["tags", "add", "--file", input.to_str().unwrap()])
+        .env("AELYST_API_TOKEN", aelyst::fake::DEFAULT_TOKEN)
+        .env("AELYST_BASE_URL", &fake.base_url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let (status, _) = contacts_endpoint(&fake.base_url, "wrong").await;
+    assert_eq!(status, 401, "the endpoint takes the API's token");
+    let (status, live) = contacts_endpoint(&fake.base_url, aelyst::fake::DEFAULT_TOKEN).await;
+    assert_eq!(status, 200);
+    let live: serde_json::Value = serde_json::from_str(&live).unwrap();
+    let expected = serde_json::json!([
+        {"id": 1, "email": "ann@example.com", "tags": ["vip", "lead"]},
+        {"id": 2, "phone": "+60121233112", "tags": ["vip"]},
+        {"id": 7, "tags": ["newsletter"]},
+    ]);
+    assert_eq!(live, expected);
+
+    // SIGTERM, as a service manager stops it: the contacts are saved on the way out.
+    unsafe { libc::kill(fake.child.id() as i32, libc::SIGTERM) };
+    let status = fake.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(saved, expected);
+
+    // And the saved file seeds a new fake with the same contacts.
+    let again = Running::start(&["--contacts", dir.join("saved.json").to_str().unwrap()]);
+    let (_, reloaded) = contacts_endpoint(&again.base_url, aelyst::fake::DEFAULT_TOKEN).await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&reloaded).unwrap(),
+        expected
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

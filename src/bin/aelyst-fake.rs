@@ -1,7 +1,7 @@
 //! `aelyst-fake`: the fake Aelyst API on 127.0.0.1, in the foreground until Ctrl-C.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use aelyst::fake::{Contact, DEFAULT_RATE_LIMIT, DEFAULT_TOKEN, FakeServer, Fault};
@@ -13,6 +13,7 @@ Examples:
   aelyst-fake --strict --contacts contacts.json
   aelyst-fake --fail-next 3=500 --fail-randomly 0.1=449 --seed 7
   aelyst-fake --no-rate-limit --fail-next 1=429:5
+  aelyst-fake --contacts before.json --save after.json
 
 Faults: 449, 500, 429[:SECONDS], delay:MILLISECONDS, drop, malformed, oversized[:BYTES]
 Contacts file: [{\"id\": 1, \"email\": \"ann@example.com\", \"phone\": \"+60121233112\", \"tags\": [\"vip\"]}]";
@@ -37,6 +38,11 @@ struct Args {
     /// JSON file of contacts to start with.
     #[arg(long, value_name = "FILE")]
     contacts: Option<PathBuf>,
+
+    /// On Ctrl-C or SIGTERM, write every contact with its tags to FILE, in the form that
+    /// --contacts reads (written beside it first, then renamed into place).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
 
     /// Requests allowed per second per method and path.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RATE_LIMIT)]
@@ -148,12 +154,37 @@ async fn run(args: Args) -> Result<(), String> {
         fake.base_url(),
         fake.token()
     ));
+    say(&format!(
+        "contacts held, for the same token: {}/_fake/contacts (the fake's own endpoint, not the API's)",
+        fake.base_url().trim_end_matches("/v1")
+    ));
     say("press Ctrl-C to stop");
 
     shutdown_signal().await;
     say(&format!("stopping after {} requests", fake.request_count()));
+    let contacts = fake.contacts();
     fake.shutdown().await;
+    if let Some(path) = &args.save {
+        save(path, &contacts)
+            .map_err(|e| format!("cannot save the contacts to {}: {e}", path.display()))?;
+        say(&format!(
+            "saved {} contacts to {}",
+            contacts.len(),
+            path.display()
+        ));
+    }
     Ok(())
+}
+
+/// Writes `contacts` to `path` whole or not at all: into a file beside it, renamed into place,
+/// so that an older save is never left half overwritten.
+fn save(path: &Path, contacts: &[Contact]) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let json = serde_json::to_vec_pretty(contacts).map_err(std::io::Error::other)?;
+    std::fs::write(&partial, json)?;
+    std::fs::rename(&partial, path)
 }
 
 /// Prints a line of the banner. A server keeps serving when nobody reads its output any more

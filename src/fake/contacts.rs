@@ -1,10 +1,11 @@
 //! The fake's contacts: who exists, how each is known, and their tags.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::{Email, Identifier, InvalidInput, Phone};
+use super::rules::Who;
+use crate::{Email, Phone};
 
 /// A contact to seed the fake server with: any of an id, an email and a phone number, and the
 /// tags it starts with.
@@ -30,12 +31,12 @@ use crate::{Email, Identifier, InvalidInput, Phone};
 /// # #[cfg(feature = "fake")]
 /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "ContactRecord")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "ContactRecord", into = "ContactRecord")]
 pub struct Contact {
     id: Option<u64>,
-    email: Option<Email>,
-    phone: Option<Phone>,
+    email: Option<String>,
+    phone: Option<String>,
     tags: Vec<String>,
 }
 
@@ -87,7 +88,7 @@ impl Contact {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
     /// ```
     pub fn email(mut self, email: Email) -> Self {
-        self.email = Some(email);
+        self.email = Some(email.as_str().to_owned());
         self
     }
 
@@ -105,7 +106,7 @@ impl Contact {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
     /// ```
     pub fn phone(mut self, phone: Phone) -> Self {
-        self.phone = Some(phone);
+        self.phone = Some(phone.as_str().to_owned());
         self
     }
 
@@ -131,47 +132,79 @@ impl Contact {
     }
 }
 
-/// A contact as written in a seed file: `{"id": 1, "email": "…", "phone": "…", "tags": […]}`,
-/// every field optional.
-#[derive(Debug, Deserialize)]
+/// A contact as written in a seed file (and in the file `aelyst-fake --save` writes):
+/// `{"id": 1, "email": "…", "phone": "…", "tags": […]}`, every field optional. The email and
+/// phone are read by the fake's own rules.
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ContactRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     phone: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
 }
 
+impl From<Contact> for ContactRecord {
+    fn from(contact: Contact) -> Self {
+        ContactRecord {
+            id: contact.id,
+            email: contact.email,
+            phone: contact.phone,
+            tags: contact.tags,
+        }
+    }
+}
+
 impl TryFrom<ContactRecord> for Contact {
-    type Error = InvalidInput;
+    type Error = String;
 
     fn try_from(record: ContactRecord) -> Result<Self, Self::Error> {
+        let check = |kind: &str, value: &Option<String>| match value {
+            Some(value) if Who::parse(&format!("{kind}:{value}")).is_none() => {
+                Err(format!("{kind} {value:?} is not valid"))
+            }
+            _ => Ok(()),
+        };
+        check("email", &record.email)?;
+        check("phone", &record.phone)?;
         Ok(Contact {
             id: record.id,
-            email: record.email.as_deref().map(str::parse).transpose()?,
-            phone: record.phone.as_deref().map(str::parse).transpose()?,
+            email: record.email,
+            phone: record.phone,
             tags: record.tags,
         })
     }
 }
 
-/// Every contact of the fake, indexed by id, email and phone.
+/// Every contact of the fake, by id, and indexes by email and phone.
 ///
 /// Emails are matched without regard to case, as mail systems do; phones are matched in their
 /// `+digits` form.
 #[derive(Debug)]
 pub(crate) struct Contacts {
-    tags: HashMap<u64, Vec<String>>,
+    records: BTreeMap<u64, Record>,
     by_email: HashMap<String, u64>,
     by_phone: HashMap<String, u64>,
+    /// Where the search for a free id starts.
     next_id: u64,
+}
+
+/// What the fake holds of one contact.
+#[derive(Debug, Default)]
+struct Record {
+    emails: Vec<String>,
+    phones: Vec<String>,
+    tags: Vec<String>,
 }
 
 impl Default for Contacts {
     fn default() -> Self {
         Self {
-            tags: HashMap::new(),
+            records: BTreeMap::new(),
             by_email: HashMap::new(),
             by_phone: HashMap::new(),
             next_id: 1,
@@ -180,23 +213,47 @@ impl Default for Contacts {
 }
 
 impl Contacts {
-    /// Adds (or merges into) a contact and returns its id.
-    pub(crate) fn insert(&mut self, contact: Contact) -> u64 {
-        let id = contact.id.unwrap_or(self.next_id);
-        self.next_id = self.next_id.max(id.saturating_add(1));
-        self.add_tags(id, contact.tags);
+    /// Adds (or merges into) a contact and returns its id; `None` only when every id is taken.
+    pub(crate) fn insert(&mut self, contact: Contact) -> Option<u64> {
+        let id = match contact.id {
+            Some(id) => id,
+            None => self.free_id()?,
+        };
+        // New ids follow the largest given so far, as an auto-increment would.
+        if let Some(after) = id.checked_add(1) {
+            self.next_id = self.next_id.max(after);
+        }
+        let record = self.records.entry(id).or_default();
+        add(&mut record.tags, contact.tags);
         if let Some(email) = contact.email {
-            self.by_email.insert(email.as_str().to_lowercase(), id);
+            self.by_email.insert(email.to_lowercase(), id);
+            add(&mut record.emails, [email]);
         }
         if let Some(phone) = contact.phone {
-            self.by_phone.insert(phone.as_str().to_owned(), id);
+            self.by_phone.insert(phone.clone(), id);
+            add(&mut record.phones, [phone]);
         }
-        id
+        Some(id)
     }
 
-    /// The id of the contact an identifier names; with `create`, a contact seen for the first
-    /// time is made (an `id:` keeps its number, an email or phone gets the next free id).
-    pub(crate) fn resolve(&mut self, who: &Identifier, create: bool) -> Option<u64> {
+    /// An id no contact has: the search goes on from the largest given, round past
+    /// `u64::MAX` to 1, and finds one within as many steps as there are contacts.
+    fn free_id(&mut self) -> Option<u64> {
+        let mut id = self.next_id;
+        for _ in 0..=self.records.len() {
+            if !self.records.contains_key(&id) {
+                self.next_id = id.checked_add(1).unwrap_or(1);
+                return Some(id);
+            }
+            id = id.checked_add(1).unwrap_or(1);
+        }
+        None
+    }
+
+    /// The id of the contact `who` names; with `create`, a contact seen for the first time is
+    /// made (an `id:` keeps its number, an email or phone gets a free id). `None` when it is
+    /// unknown and not made.
+    pub(crate) fn resolve(&mut self, who: &Who, create: bool) -> Option<u64> {
         if let Some(id) = self.find(who) {
             return Some(id);
         }
@@ -204,33 +261,90 @@ impl Contacts {
             return None;
         }
         let contact = match who {
-            Identifier::Id(id) => Contact::new().id(*id),
-            Identifier::Email(email) => Contact::new().email(email.clone()),
-            Identifier::Phone(phone) => Contact::new().phone(phone.clone()),
+            Who::Id(id) => Contact::new().id(*id),
+            Who::Email(email) => Contact {
+                email: Some(email.clone()),
+                ..Contact::new()
+            },
+            Who::Phone(phone) => Contact {
+                phone: Some(phone.clone()),
+                ..Contact::new()
+            },
         };
-        Some(self.insert(contact))
+        self.insert(contact)
     }
 
-    pub(crate) fn find(&self, who: &Identifier) -> Option<u64> {
+    pub(crate) fn find(&self, who: &Who) -> Option<u64> {
         match who {
-            Identifier::Id(id) => self.tags.contains_key(id).then_some(*id),
-            Identifier::Email(email) => self.by_email.get(&email.as_str().to_lowercase()).copied(),
-            Identifier::Phone(phone) => self.by_phone.get(phone.as_str()).copied(),
+            Who::Id(id) => self.records.contains_key(id).then_some(*id),
+            Who::Email(email) => self.by_email.get(&email.to_lowercase()).copied(),
+            Who::Phone(phone) => self.by_phone.get(phone).copied(),
         }
     }
 
     /// Adds tags to a contact, keeping the order they were first added in.
     pub(crate) fn add_tags(&mut self, id: u64, tags: impl IntoIterator<Item = String>) {
-        let have = self.tags.entry(id).or_default();
-        for tag in tags {
-            if !have.contains(&tag) {
-                have.push(tag);
-            }
-        }
+        add(&mut self.records.entry(id).or_default().tags, tags);
     }
 
-    pub(crate) fn tags_of(&self, who: &Identifier) -> Option<Vec<String>> {
-        self.find(who).and_then(|id| self.tags.get(&id).cloned())
+    pub(crate) fn tags_of(&self, who: &Who) -> Option<Vec<String>> {
+        self.find(who)
+            .and_then(|id| self.records.get(&id))
+            .map(|record| record.tags.clone())
+    }
+
+    /// Every contact, by id, as it would be seeded: one per contact, and one more for each
+    /// email or phone past its first.
+    pub(crate) fn export(&self) -> Vec<Contact> {
+        self.records()
+            .into_iter()
+            .map(|record| Contact {
+                id: record.id,
+                email: record.email,
+                phone: record.phone,
+                tags: record.tags,
+            })
+            .collect()
+    }
+
+    fn records(&self) -> Vec<ContactRecord> {
+        let mut out = Vec::with_capacity(self.records.len());
+        for (&id, record) in &self.records {
+            out.push(ContactRecord {
+                id: Some(id),
+                email: record.emails.first().cloned(),
+                phone: record.phones.first().cloned(),
+                tags: record.tags.clone(),
+            });
+            let emails = record
+                .emails
+                .iter()
+                .skip(1)
+                .map(|e| (Some(e.clone()), None));
+            let phones = record
+                .phones
+                .iter()
+                .skip(1)
+                .map(|p| (None, Some(p.clone())));
+            for (email, phone) in emails.chain(phones) {
+                out.push(ContactRecord {
+                    id: Some(id),
+                    email,
+                    phone,
+                    tags: Vec::new(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Appends what `items` holds that `list` does not, in order.
+fn add(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+    for item in items {
+        if !list.contains(&item) {
+            list.push(item);
+        }
     }
 }
 
@@ -238,26 +352,75 @@ impl Contacts {
 mod tests {
     use super::*;
 
+    fn email(text: &str) -> Who {
+        Who::Email(text.to_owned())
+    }
+
     #[test]
     fn new_contacts_get_the_next_free_id() {
         let mut contacts = Contacts::default();
-        assert_eq!(contacts.insert(Contact::new().id(41)), 41);
-        let ann = Identifier::email("Ann@Example.com").unwrap();
-        assert_eq!(contacts.resolve(&ann, true), Some(42));
-        let same_ann = Identifier::email("ann@example.COM").unwrap();
-        assert_eq!(contacts.resolve(&same_ann, false), Some(42));
-        assert_eq!(contacts.resolve(&Identifier::id(7), false), None);
-        assert_eq!(contacts.resolve(&Identifier::id(7), true), Some(7));
+        assert_eq!(contacts.insert(Contact::new().id(41)), Some(41));
+        assert_eq!(contacts.resolve(&Who::Id(2), true), Some(2));
+        assert_eq!(contacts.resolve(&email("Ann@Example.com"), true), Some(42));
+        assert_eq!(contacts.resolve(&email("ann@example.COM"), false), Some(42));
+        assert_eq!(contacts.resolve(&email("bob@example.com"), true), Some(43));
+        assert_eq!(contacts.resolve(&Who::Id(7), false), None);
+    }
+
+    #[test]
+    fn ids_never_collide_even_past_the_largest() {
+        let mut contacts = Contacts::default();
+        contacts.insert(Contact::new().id(u64::MAX));
+        contacts.insert(Contact::new().id(1));
+        let ids: Vec<u64> = (0..5)
+            .map(|i| {
+                contacts
+                    .resolve(&email(&format!("c{i}@x.com")), true)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ids, [2, 3, 4, 5, 6]);
+        contacts.next_id = u64::MAX - 1;
+        let a = contacts.resolve(&email("a@x.com"), true).unwrap();
+        let b = contacts.resolve(&email("b@x.com"), true).unwrap();
+        assert_eq!(
+            (a, b),
+            (u64::MAX - 1, 7),
+            "round past the largest, skipping taken ids"
+        );
     }
 
     #[test]
     fn tags_are_a_set_in_first_added_order() {
         let mut contacts = Contacts::default();
-        let id = contacts.insert(Contact::new().tags(["b", "a"]));
+        let id = contacts.insert(Contact::new().tags(["b", "a"])).unwrap();
         contacts.add_tags(id, ["a".to_owned(), "c".to_owned()]);
-        assert_eq!(
-            contacts.tags_of(&Identifier::id(id)).unwrap(),
-            ["b", "a", "c"]
-        );
+        assert_eq!(contacts.tags_of(&Who::Id(id)).unwrap(), ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn export_reads_back_as_the_same_contacts() {
+        let mut contacts = Contacts::default();
+        let ann = contacts.resolve(&email("Ann@Example.com"), true).unwrap();
+        contacts.add_tags(ann, ["vip".to_owned()]);
+        contacts.insert(Contact {
+            id: Some(ann),
+            phone: Some("+60121233112".into()),
+            ..Contact::new()
+        });
+        contacts.insert(Contact {
+            id: Some(ann),
+            email: Some("ann@work.example".into()),
+            ..Contact::new()
+        });
+        let json = serde_json::to_string(&contacts.export()).unwrap();
+
+        let mut again = Contacts::default();
+        for contact in serde_json::from_str::<Vec<Contact>>(&json).unwrap() {
+            again.insert(contact);
+        }
+
+        assert_eq!(serde_json::to_string(&again.export()).unwrap(), json);
+        assert_eq!(again.find(&email("ann@work.example")), Some(ann));
     }
 }

@@ -12,13 +12,23 @@
 //!   `Too Many Requests` with `Retry-After` in whole seconds. Unauthorized requests belong to
 //!   no workspace and use no quota.
 //! - **Validation**: a malformed identifier, a body that is not a JSON array of strings, 0 or
-//!   more than 10 tags, or duplicate tags are answered 400 `Validation error.`.
+//!   more than 10 tags, duplicate tags, or a tag that is empty, only whitespace or holds
+//!   control characters are answered 400 `Validation error.`. These rules are the fake's own,
+//!   written from the specification and sharing no code with the client's checks; where the
+//!   specification is silent, an email is at most 254 bytes with one `@`, and a phone is `+`
+//!   and 7 to 15 digits.
 //! - **Contacts**: a contact referenced for the first time is created (an `id:` keeps its
 //!   number, an email or phone gets the next free id), so any well-formed call works. Emails
 //!   match whatever their case. In [strict](FakeServerBuilder::strict) mode an unknown contact
 //!   is answered 404 `Contact not found` instead: the API documents that answer on its sibling
 //!   contact endpoints, not on Add tags.
 //! - **Success**: 200 `{"contactId": n}`; the tags are added to the contact's set.
+//! - **Inspection**: `GET /_fake/contacts`, with the same token, answers every contact with its
+//!   tags as JSON ([`FakeServer::contacts`] in Rust). It is the fake's own endpoint, not the
+//!   API's.
+//! - **Limits**: bodies up to 1 MiB; a request log of the newest 10,000 requests and at most
+//!   64 MiB, each body kept up to 16 KiB; a request head sent within 10 s; 512 connections at
+//!   once, past which a new one is closed at once.
 //! - **Faults** on demand ([`Fault`]): 449, 500, 429 with a chosen `Retry-After`, a delay, a
 //!   dropped connection, a malformed or an oversized body, for the next N requests or a seeded
 //!   fraction of them.
@@ -26,7 +36,7 @@
 //! The same server runs on its own as the `aelyst-fake` binary:
 //!
 //! ```text
-//! cargo run --features fake --bin aelyst-fake -- --port 8080 --token secret
+//! cargo run --features fake-bin --bin aelyst-fake -- --port 8080 --token secret
 //! ```
 //!
 //! # Example
@@ -60,11 +70,13 @@ mod faults;
 mod limiter;
 mod requests;
 mod routes;
+mod rules;
 mod server;
 
 pub use contacts::Contact;
 pub use faults::{Fault, ParseFaultError};
 pub use requests::ReceivedRequest;
 pub use server::{
-    DEFAULT_RATE_LIMIT, DEFAULT_REQUEST_LOG_CAPACITY, DEFAULT_TOKEN, FakeServer, FakeServerBuilder,
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE_LIMIT,
+    DEFAULT_REQUEST_LOG_CAPACITY, DEFAULT_TOKEN, FakeServer, FakeServerBuilder,
 };

@@ -1,24 +1,31 @@
 //! The fake API's HTTP surface and the rules it answers by.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use tokio::sync::Notify;
 
 use super::contacts::Contacts;
 use super::faults::{Fault, FaultPlan};
 use super::limiter::{Decision, Limiter};
 use super::requests::{ReceivedRequest, RequestLog};
-use crate::headers::{RATE_LIMIT_LIMIT, RATE_LIMIT_REMAINING};
-use crate::{Identifier, MAX_TAGS};
+use super::rules::{self, Who};
+
+const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+
+/// The largest request body read; a larger one is answered 413. Ten tags fit in far less.
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
+
+/// The fake's own endpoint, outside the API's paths: every contact it holds, as JSON.
+pub(crate) const CONTACTS_PATH: &str = "/_fake/contacts";
 
 /// The error messages of the API, as its reference gives them.
 pub(crate) const VALIDATION_ERROR: &str = "Validation error.";
@@ -28,6 +35,8 @@ pub(crate) const QUEUED: &str = "Your request cannot be processed at the moment 
 pub(crate) const UNEXPECTED: &str = "Unexpected error occurred";
 /// Documented on the API's sibling contact endpoints, not on Add tags; used in strict mode.
 pub(crate) const CONTACT_NOT_FOUND: &str = "Contact not found";
+/// The fake's own: every contact id is taken.
+const NO_FREE_ID: &str = "No contact id is free";
 
 /// Everything the handlers share with the [`FakeServer`](super::FakeServer) handle.
 #[derive(Debug)]
@@ -58,8 +67,23 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/v1/contact/{identifier}/tag",
             post(add_tags).fallback(unrouted),
         )
+        .route(CONTACTS_PATH, get(contacts))
         .fallback(unrouted)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
+}
+
+/// `GET /_fake/contacts`: what the fake holds, in the form `--contacts` reads, for the same
+/// token as the API. Not part of the API, and not counted as a request to it.
+async fn contacts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !authorized(&headers, &shared.token) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    let records = lock(&shared.contacts).export();
+    json(
+        StatusCode::OK,
+        serde_json::to_string(&records).expect("contact records always serialize"),
+    )
 }
 
 /// `POST /v1/contact/{identifier}/tag`.
@@ -148,19 +172,16 @@ fn apply_rules(
     let Ok(Path(identifier)) = identifier else {
         return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
     };
-    let Ok(identifier) = identifier.parse::<Identifier>() else {
+    let (Some(who), Some(tags)) = (Who::parse(&identifier), rules::tags(body)) else {
         return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
     };
-    let Ok(tags) = serde_json::from_slice::<Vec<String>>(body) else {
-        return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
-    };
-    let unique = tags.iter().collect::<HashSet<_>>().len() == tags.len();
-    if tags.is_empty() || tags.len() > MAX_TAGS || !unique {
-        return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
-    }
     let mut contacts = lock(&shared.contacts);
-    let Some(id) = contacts.resolve(&identifier, !shared.strict) else {
-        return error(StatusCode::NOT_FOUND, CONTACT_NOT_FOUND);
+    let Some(id) = contacts.resolve(&who, !shared.strict) else {
+        return if shared.strict {
+            error(StatusCode::NOT_FOUND, CONTACT_NOT_FOUND)
+        } else {
+            error(StatusCode::INSUFFICIENT_STORAGE, NO_FREE_ID)
+        };
     };
     contacts.add_tags(id, tags);
     json(StatusCode::OK, format!("{{\"contactId\":{id}}}"))
@@ -198,13 +219,11 @@ fn record(shared: &Shared, method: Method, uri: &Uri, headers: HeaderMap, body: 
     });
 }
 
-/// `Authorization: Bearer <token>`, the scheme in any case (RFC 9110).
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    headers
+    let header = headers
         .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .is_some_and(|(scheme, given)| scheme.eq_ignore_ascii_case("bearer") && given == token)
+        .and_then(|value| value.to_str().ok());
+    rules::authorized(header, token)
 }
 
 fn status(code: u16) -> StatusCode {

@@ -10,9 +10,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tower_service::Service;
 
@@ -21,6 +21,7 @@ use super::faults::Fault;
 use super::limiter::Limiter;
 use super::requests::{ReceivedRequest, RequestLog};
 use super::routes::{self, ConnectionKill, Shared, lock};
+use super::rules::Who;
 use crate::clock::{Clock, SystemClock};
 use crate::{Client, ClientBuilder, Error, Identifier, REDACTED};
 
@@ -32,6 +33,12 @@ pub const DEFAULT_RATE_LIMIT: u32 = 5;
 
 /// How many received requests [`FakeServer::requests`] keeps by default.
 pub const DEFAULT_REQUEST_LOG_CAPACITY: usize = 10_000;
+
+/// How long a connection may take to send a whole request head before it is closed.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many connections are served at once; past it a new one is closed as soon as accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// Options for a [`FakeServer`].
 ///
@@ -61,6 +68,8 @@ pub struct FakeServerBuilder {
     clock: Arc<dyn Clock>,
     contacts: Vec<Contact>,
     request_log_capacity: usize,
+    header_timeout: Duration,
+    max_connections: usize,
 }
 
 impl Default for FakeServerBuilder {
@@ -73,6 +82,8 @@ impl Default for FakeServerBuilder {
             clock: Arc::new(SystemClock),
             contacts: Vec::new(),
             request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -225,6 +236,20 @@ impl FakeServerBuilder {
         self
     }
 
+    /// How long a connection may take to send a whole request head (default 10 s); a client
+    /// that sends half a head and stalls is then disconnected.
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// How many connections are served at once (default 512, at least 1). Past it, a new
+    /// connection is closed as soon as it is accepted, rather than left waiting unaccepted.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
     /// Binds 127.0.0.1 and starts serving in the background of the current Tokio runtime.
     ///
     /// # Errors
@@ -255,7 +280,12 @@ impl FakeServerBuilder {
             log: Mutex::new(RequestLog::new(self.request_log_capacity)),
         });
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, routes::router(shared.clone()), stopped));
+        let limits = Limits {
+            header_timeout: self.header_timeout,
+            connections: Arc::new(Semaphore::new(self.max_connections)),
+        };
+        let router = routes::router(shared.clone());
+        let task = tokio::spawn(serve(listener, router, limits, stopped));
         Ok(FakeServer {
             base_url: format!("http://{addr}/v1"),
             addr,
@@ -434,7 +464,27 @@ impl FakeServer {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
     /// ```
     pub fn add_contact(&self, contact: Contact) -> u64 {
-        lock(&self.shared.contacts).insert(contact)
+        lock(&self.shared.contacts)
+            .insert(contact)
+            .expect("there are fewer contacts than ids")
+    }
+
+    /// Every contact it holds, by id, as [`FakeServerBuilder::contacts`] takes them (a contact
+    /// with several emails or phones comes once more for each past its first). They serialize
+    /// with `serde` to the JSON that `aelyst-fake --contacts` reads and `--save` writes.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let fake = aelyst::fake::FakeServer::start().await?;
+    /// fake.client()?.add_tags(&aelyst::Identifier::email("ann@example.com")?, ["vip"]).await?;
+    /// let saved = serde_json::to_string(&fake.contacts())?;
+    /// assert_eq!(saved, r#"[{"id":1,"email":"ann@example.com","tags":["vip"]}]"#);
+    /// # Ok(())
+    /// # }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn contacts(&self) -> Vec<Contact> {
+        lock(&self.shared.contacts).export()
     }
 
     /// The tags of a contact, in the order first added; `None` for an unknown contact.
@@ -451,7 +501,8 @@ impl FakeServer {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
     /// ```
     pub fn tags_of(&self, who: &Identifier) -> Option<Vec<String>> {
-        lock(&self.shared.contacts).tags_of(who)
+        let who = Who::parse(&who.to_string())?;
+        lock(&self.shared.contacts).tags_of(&who)
     }
 
     /// The requests received, oldest first (the newest 10,000 by default; see
@@ -590,15 +641,34 @@ impl fmt::Debug for FakeServer {
     }
 }
 
+/// What keeps a client from holding the server's resources.
+#[derive(Debug, Clone)]
+struct Limits {
+    header_timeout: Duration,
+    connections: Arc<Semaphore>,
+}
+
 /// Accepts connections until told to stop; stopping drops every open connection with it.
-async fn serve(listener: TcpListener, router: Router, mut stop: oneshot::Receiver<()>) {
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, router.clone()));
+                    // Past the cap, the connection is closed at once: the client learns now,
+                    // instead of waiting in a backlog no one reads.
+                    let Ok(permit) = limits.connections.clone().try_acquire_owned() else {
+                        drop(stream);
+                        continue;
+                    };
+                    let served = serve_connection(stream, router.clone(), limits.header_timeout, permit);
+                    connections.spawn(served);
                 }
                 // Out of file descriptors or similar: pause rather than spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -610,7 +680,12 @@ async fn serve(listener: TcpListener, router: Router, mut stop: oneshot::Receive
 
 /// Serves one HTTP/1.1 connection, which a handler can close at any time through its
 /// [`ConnectionKill`] to simulate a dropped connection.
-async fn serve_connection(stream: TcpStream, router: Router) {
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    header_timeout: Duration,
+    _permit: OwnedSemaphorePermit,
+) {
     let kill = ConnectionKill::default();
     let notified = kill.0.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
@@ -625,8 +700,10 @@ async fn serve_connection(stream: TcpStream, router: Router) {
             )
         }
     });
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         _ = connection => {}
         // Dropping the connection future closes the socket with nothing more written.
