@@ -163,14 +163,15 @@ impl TryFrom<ContactRecord> for Contact {
     type Error = String;
 
     fn try_from(record: ContactRecord) -> Result<Self, Self::Error> {
-        let check = |kind: &str, value: &Option<String>| match value {
+        let check = |kind: &str, value: &Option<String>, rule: &str| match value {
             Some(value) if Who::parse(&format!("{kind}:{value}")).is_none() => {
-                Err(format!("{kind} {value:?} is not valid"))
+                Err(format!("{kind} {value:?} is not valid: {rule}"))
             }
             _ => Ok(()),
         };
-        check("email", &record.email)?;
-        check("phone", &record.phone)?;
+        let email_rule = "exactly one @ with text on both sides, no whitespace, at most 254 bytes";
+        check("email", &record.email, email_rule)?;
+        check("phone", &record.phone, "+ and 7 to 15 digits")?;
         Ok(Contact {
             id: record.id,
             email: record.email,
