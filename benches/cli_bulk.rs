@@ -1,5 +1,6 @@
 //! Throughput and peak memory of `aelyst tags add --file` on large CSV files, against the fake
-//! server (the `aelyst-fake` binary) with rate limiting off.
+//! server (the `aelyst-fake` binary) with rate limiting off; then the same bulk clean and under
+//! faults (10% of calls answered 500 and 5% answered 449), to show what waiting costs.
 //!
 //! Each runs as its own process. The peak resident memory is `wait4`'s `ru_maxrss`, which also
 //! counts the moment between spawn and exec, when the child still shares this process's
@@ -46,10 +47,21 @@ fn run_and_measure(mut command: Command) -> (i32, i64) {
     (code, usage.ru_maxrss)
 }
 
-/// Starts `aelyst-fake` on a free port and returns it with its base URL.
-fn start_fake() -> (Child, String) {
+/// The fault mix of the comparison: a 500 on one call in ten, a 449 on one in twenty.
+const FAULTS: [&str; 6] = [
+    "--fail-randomly",
+    "0.1=500",
+    "--fail-randomly",
+    "0.05=449",
+    "--seed",
+    "3",
+];
+
+/// Starts `aelyst-fake` on a free port, with `extra` flags, and returns it with its base URL.
+fn start_fake(extra: &[&str]) -> (Child, String) {
     let mut fake = Command::new(env!("CARGO_BIN_EXE_aelyst-fake"))
         .args(["--port", "0", "--token", TOKEN, "--no-rate-limit"])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn aelyst-fake");
@@ -61,47 +73,94 @@ fn start_fake() -> (Child, String) {
     (fake, base_url)
 }
 
+/// Writes a CSV of `rows` distinct contacts into `dir`.
+fn contacts_file(dir: &std::path::Path, rows: u64) -> std::path::PathBuf {
+    let path = dir.join(format!("contacts-{rows}.csv"));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    writeln!(file, "identifier,tags").unwrap();
+    for id in 1..=rows {
+        writeln!(file, "id:{id},imported;batch-{}", id % 100).unwrap();
+    }
+    file.into_inner().unwrap().sync_all().unwrap();
+    path
+}
+
+/// Runs `aelyst tags add --file` on `path` against `base_url` with `extra` flags; returns its
+/// rows per second, exit code and peak resident memory in KiB.
+fn tag_file(path: &std::path::Path, base_url: &str, rows: u64, extra: &[&str]) -> (f64, i32, i64) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aelyst"));
+    command
+        .args(["tags", "add", "--file", path.to_str().unwrap(), "--quiet"])
+        .args(extra)
+        .env("AELYST_API_TOKEN", TOKEN)
+        .env("AELYST_BASE_URL", base_url);
+    let started = Instant::now();
+    let (code, peak_kib) = run_and_measure(command);
+    (
+        rows as f64 / started.elapsed().as_secs_f64(),
+        code,
+        peak_kib,
+    )
+}
+
 fn main() {
-    let (mut fake, base_url) = start_fake();
     let dir = std::env::temp_dir().join(format!("aelyst-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let (fake, base_url) = start_fake(&[]);
 
     println!(
         "{:>8} {:>9} {:>10} {:>14} {:>6}",
         "rows", "seconds", "rows/s", "peak RSS MiB", "exit"
     );
     for rows in SIZES {
-        let path = dir.join(format!("contacts-{rows}.csv"));
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        writeln!(file, "identifier,tags").unwrap();
-        for id in 1..=rows {
-            writeln!(file, "id:{id},imported;batch-{}", id % 100).unwrap();
-        }
-        file.into_inner().unwrap().sync_all().unwrap();
-
-        let mut command = Command::new(env!("CARGO_BIN_EXE_aelyst"));
-        command
-            .args([
-                "tags",
-                "add",
-                "--file",
-                path.to_str().unwrap(),
-                "--quiet",
-                "--concurrency",
-                "32",
-            ])
-            .env("AELYST_API_TOKEN", TOKEN)
-            .env("AELYST_BASE_URL", &base_url);
-        let started = Instant::now();
-        let (code, peak_kib) = run_and_measure(command);
-        let seconds = started.elapsed().as_secs_f64();
+        let path = contacts_file(&dir, rows);
+        let (rate, code, peak_kib) = tag_file(&path, &base_url, rows, &["--concurrency", "32"]);
         println!(
-            "{rows:>8} {seconds:>9.2} {:>10.0} {:>14.1} {code:>6}",
-            rows as f64 / seconds,
+            "{rows:>8} {:>9.2} {rate:>10.0} {:>14.1} {code:>6}",
+            rows as f64 / rate,
             peak_kib as f64 / 1024.0
         );
     }
+
+    // Clean against faulty, at --concurrency 16: first with short waits, so that the run
+    // measures how waits are scheduled rather than the waits themselves; then with the
+    // default back-off (up to 1 s, doubling) and a 1 s requeue delay.
+    let (faulty, faulty_url) = start_fake(&FAULTS);
+    println!();
+    println!(
+        "{:>8} {:>22} {:>10} {:>10} {:>7} {:>6}",
+        "rows", "waits", "clean/s", "faulty/s", "ratio", "exit"
+    );
+    for (rows, waits, flags) in [
+        (
+            20_000,
+            "100 ms",
+            ["--retry-delay", "100", "--queued-delay", "100"],
+        ),
+        (
+            5_000,
+            "1 s back-off, 1 s 449",
+            ["--retry-delay", "1000", "--queued-delay", "1000"],
+        ),
+    ] {
+        let path = contacts_file(&dir, rows);
+        let mut args = vec!["--concurrency", "16"];
+        args.extend(flags);
+        let (clean, _, _) = tag_file(&path, &base_url, rows, &args);
+        let (under_faults, code, _) = tag_file(&path, &faulty_url, rows, &args);
+        println!(
+            "{rows:>8} {waits:>22} {clean:>10.0} {under_faults:>10.0} {:>7.2} {code:>6}",
+            under_faults / clean
+        );
+    }
+    println!(
+        "faulty: 10% of calls answered 500 and 5% answered 449 (seed 3); exit 1: some rows \
+         failed once their retries were spent, each one reported"
+    );
+
     std::fs::remove_dir_all(&dir).unwrap();
-    let _ = fake.kill();
-    let _ = fake.wait();
+    for mut child in [fake, faulty] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use tokio::sync::Semaphore;
 
+use crate::call::Step;
 use crate::{Client, Error, Identifier, InvalidInput, MAX_TAGS, Tags, TagsAdded};
 
 /// Options of a bulk run, started with [`Client::bulk_tagger`].
@@ -246,6 +247,10 @@ impl BulkTagger {
         Ok(last)
     }
 
+    /// One call of at most ten tags, until it ends. Only its attempts hold a place among the
+    /// calls in flight: every wait it is asked for (a retry's back-off, a 449's requeue) is
+    /// parked outside them, and when it is over the call takes the next free place, behind
+    /// those already waiting for one.
     async fn tag_chunk(
         &self,
         identifier: &Identifier,
@@ -253,13 +258,21 @@ impl BulkTagger {
         counts: &mut Counts,
         permits: &Semaphore,
     ) -> Result<TagsAdded, Error> {
+        let clock = self.client.clock();
         let mut requeues = 0;
         loop {
-            let result = {
-                // The semaphore is never closed, so acquiring only waits.
-                let _permit = permits.acquire().await.ok();
-                counts.calls += 1;
-                self.client.add_checked(identifier, chunk).await
+            counts.calls += 1;
+            let mut call = self.client.call_checked(identifier, chunk);
+            let result = loop {
+                let step = {
+                    // The semaphore is never closed, so acquiring only waits.
+                    let _place = permits.acquire().await.ok();
+                    call.step().await
+                };
+                match step {
+                    Step::Wait(delay) => clock.sleep(delay).await,
+                    Step::Done(result) => break result,
+                }
             };
             let attempts = match &result {
                 Ok(done) => done.attempts(),
@@ -279,8 +292,7 @@ impl BulkTagger {
                         wait_ms = wait.as_millis() as u64,
                         "queued by the api; requeued"
                     );
-                    // Waits without a permit, so that other contacts go on meanwhile.
-                    self.client.clock().sleep(wait).await;
+                    clock.sleep(wait).await;
                 }
                 other => return other,
             }

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{self, HeaderValue};
-use tracing::Instrument;
 use url::Url;
 
+use crate::call::Call;
 use crate::clock::Clock;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::limiter::{Answer, Limiter, Refused};
-use crate::retry::{Decision, RetryQuota, Spent};
+use crate::limiter::{Answer, Limiter};
+use crate::retry::RetryQuota;
 use crate::{
     ClientBuilder, Error, Identifier, REDACTED, RateLimit, RetryPolicy, TagsAdded, response, tags,
 };
@@ -217,33 +217,20 @@ impl Client {
     {
         // Checked now, so the future holds only the finished request and is `Send` whatever
         // `I` is.
-        let request = self.prepare(identifier, tags);
-        self.send(identifier, request)
+        let call = self
+            .prepare(identifier, tags)
+            .map(|request| Call::new(self, identifier, request));
+        async move { call?.run().await }
     }
 
-    /// [`add_tags`](Self::add_tags) for a bulk run's identifier and chunk of at most ten tags,
-    /// both checked when the run took the item in.
-    pub(crate) fn add_checked(
-        &self,
-        identifier: &Identifier,
-        chunk: &[String],
-    ) -> impl Future<Output = Result<TagsAdded, Error>> + Send + use<'_> {
-        let request = self.request(identifier, tags::serialize(chunk));
-        self.send(identifier, Ok(request))
-    }
-
-    /// Runs a call in its `tracing` span.
-    fn send(
-        &self,
-        identifier: &Identifier,
-        request: Result<Prepared, Error>,
-    ) -> impl Future<Output = Result<TagsAdded, Error>> + Send + use<'_> {
-        let span = tracing::debug_span!(
-            "aelyst.add_tags",
-            contact = %identifier.masked(),
-            attempts = tracing::field::Empty,
-        );
-        async move { self.execute(request?).await }.instrument(span)
+    /// A call of a bulk run's identifier and chunk of at most ten tags, both checked when the
+    /// run took the item in, to be run step by step.
+    pub(crate) fn call_checked(&self, identifier: &Identifier, chunk: &[String]) -> Call<'_> {
+        Call::new(
+            self,
+            identifier,
+            self.request(identifier, tags::serialize(chunk)),
+        )
     }
 
     fn prepare<I>(&self, identifier: &Identifier, tags: I) -> Result<Prepared, Error>
@@ -319,113 +306,18 @@ impl Client {
         &*self.inner.clock
     }
 
-    /// Runs a call, settling the retry tokens it took once it ends. Dropped before then, it
-    /// gives them back: a caller's timeout says nothing of the API's health.
-    async fn execute(&self, request: Prepared) -> Result<TagsAdded, Error> {
-        let mut spent = Spent::new(&self.inner.quota);
-        let result = self.run(request, &mut spent).await;
-        match &result {
-            Ok(_) => spent.succeeded(),
-            Err(_) => spent.failed(),
-        }
-        result
-    }
-
-    /// Waits for the rate limiter, attempts, and retries while the policy, the budget and the
-    /// retry quota allow.
-    async fn run(&self, request: Prepared, spent: &mut Spent<'_>) -> Result<TagsAdded, Error> {
-        let inner = &*self.inner;
-        let clock = &*inner.clock;
-        let budget = inner.retry.total_budget();
-        let started = clock.now();
-        // A budget too large to add is as good as none.
-        let deadline = started
-            .checked_add(budget)
-            .unwrap_or(started + Duration::from_secs(u32::MAX.into()));
-        let key = inner
-            .limiter
-            .as_ref()
-            .map(|limiter| limiter.key("POST", request.url.path()));
-        let mut last_error: Option<Error> = None;
-        let mut attempt = 0;
-        // Out of time before sending: the last answer, if any, says more than the budget.
-        let out_of_time = |last_error: Option<Error>, attempts| {
-            give_up(
-                last_error.unwrap_or_else(|| Error::budget_spent(budget)),
-                attempts,
-            )
-        };
-        // The clock is read once per step and the reading passed on: on a fast path every
-        // read shows.
-        let mut now = started;
-        loop {
-            if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
-                match limiter.acquire(key, clock, now, deadline).await {
-                    Ok(released) => now = released,
-                    // After an attempt, its answer says more than the hold: the caller's next
-                    // call meets the hold and is told of it.
-                    Err(Refused::Held(left)) if attempt == 0 => {
-                        tracing::debug!(
-                            hold_ms = left.as_millis() as u64,
-                            "a 429 holds the path past the budget; not sending"
-                        );
-                        return give_up(Error::held(left), attempt);
-                    }
-                    Err(_) => {
-                        tracing::debug!("the rate limiter's wait would pass the budget");
-                        return out_of_time(last_error, attempt);
-                    }
-                }
-            }
-            let left = deadline.saturating_duration_since(now);
-            if left.is_zero() {
-                return out_of_time(last_error, attempt);
-            }
-            attempt += 1;
-            let result = self.attempt(&request, inner.timeout.min(left)).await;
-            now = clock.now();
-            self.learn(key, now, &result);
-            let err = match result {
-                Ok(done) => {
-                    tracing::Span::current().record("attempts", attempt);
-                    tracing::debug!(attempt, contact_id = done.contact_id(), "tags added");
-                    return Ok(done.with_attempts(attempt));
-                }
-                Err(err) => err,
-            };
-            let random = inner.jitter.lock().unwrap_or_else(|p| p.into_inner()).f64();
-            let Decision::Retry { kind, delay } = inner.retry.decide(&err, attempt, random) else {
-                tracing::debug!(attempt, status = err.status(), error = %err, "attempt failed; not retrying");
-                return give_up(err, attempt);
-            };
-            if now.checked_add(delay).is_none_or(|at| at > deadline) {
-                tracing::debug!(
-                    attempt,
-                    delay_ms = delay.as_millis() as u64,
-                    "the wait would pass the budget; not retrying"
-                );
-                return give_up(err, attempt);
-            }
-            if !spent.take(kind) {
-                tracing::debug!(attempt, "the client's retry quota is spent; not retrying");
-                return give_up(err, attempt);
-            }
-            tracing::debug!(
-                attempt,
-                status = err.status(),
-                delay_ms = delay.as_millis() as u64,
-                error = %err,
-                "attempt failed; retrying"
-            );
-            clock.sleep(delay).await;
-            now = clock.now();
-            last_error = Some(err);
-        }
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// Tells the rate limiter and the caller's hook what a response, answered at `answered`,
     /// said of the quota.
-    fn learn(&self, key: Option<u64>, answered: Instant, result: &Result<TagsAdded, Error>) {
+    pub(crate) fn learn(
+        &self,
+        key: Option<u64>,
+        answered: Instant,
+        result: &Result<TagsAdded, Error>,
+    ) {
         let inner = &*self.inner;
         let (rate_limit, refused, retry_after) = match result {
             Ok(done) => (done.rate_limit(), false, None),
@@ -452,7 +344,11 @@ impl Client {
     }
 
     /// One HTTP exchange.
-    async fn attempt(&self, request: &Prepared, timeout: Duration) -> Result<TagsAdded, Error> {
+    pub(crate) async fn attempt(
+        &self,
+        request: &Prepared,
+        timeout: Duration,
+    ) -> Result<TagsAdded, Error> {
         let inner = &*self.inner;
         let mut builder = inner
             .http
@@ -475,16 +371,10 @@ impl Client {
     }
 }
 
-/// Ends a call with `err`, noting in it and in the call's span how many attempts were made.
-fn give_up(err: Error, attempts: u32) -> Result<TagsAdded, Error> {
-    tracing::Span::current().record("attempts", attempts);
-    Err(err.with_attempts(attempts))
-}
-
 /// A checked request, ready to send (and, being cheap to clone, to send again).
 #[derive(Debug, Clone)]
-struct Prepared {
-    url: Url,
+pub(crate) struct Prepared {
+    pub(crate) url: Url,
     body: Bytes,
 }
 

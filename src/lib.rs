@@ -78,6 +78,7 @@
 
 mod builder;
 mod bulk;
+mod call;
 mod client;
 pub mod clock;
 pub mod error;

@@ -210,11 +210,11 @@ impl<'a> Spent<'a> {
             .is_some()
     }
 
-    pub(crate) fn succeeded(mut self) {
+    pub(crate) fn succeeded(&mut self) {
         self.quota.succeeded(std::mem::take(&mut self.tokens));
     }
 
-    pub(crate) fn failed(mut self) {
+    pub(crate) fn failed(&mut self) {
         self.tokens = 0;
     }
 }

@@ -408,3 +408,116 @@ async fn an_item_with_more_than_a_hundred_tags_fails_without_a_call() {
     }
     assert_eq!(fake.request_count(), 10);
 }
+
+#[tokio::test]
+async fn a_retry_waiting_out_its_back_off_holds_no_place() {
+    let (fake, client, clock) = fake_and_client().await;
+    fake.fail_next(1, Fault::ServerError);
+    let items = [(Identifier::id(1), ["a"]), (Identifier::id(2), ["b"])];
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .concurrency(1)
+        .run(stream::iter(items))
+        .collect()
+        .await;
+
+    assert!(outcomes.iter().all(|o| o.is_ok()));
+    // With one place, the second contact went while the first waited to retry its 500.
+    let order: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "/v1/contact/id:1/tag",
+            "/v1/contact/id:2/tag",
+            "/v1/contact/id:1/tag"
+        ]
+    );
+    assert_eq!(clock.sleeps().len(), 1, "one back-off, waited out of place");
+    assert_eq!(outcomes.iter().map(|o| o.retries()).sum::<u32>(), 1);
+}
+
+#[tokio::test]
+async fn the_retry_quota_still_stops_a_storm_when_every_call_fails() {
+    let (fake, client, _clock) = fake_and_client().await;
+    fake.fail_randomly(1.0, 9, Fault::ServerError);
+    let items = (1..=150u64).map(|id| (Identifier::id(id), ["a"]));
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .concurrency(8)
+        .run(stream::iter(items))
+        .collect()
+        .await;
+
+    assert_eq!(outcomes.len(), 150);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.result().unwrap_err().status() == Some(500))
+    );
+    // The client's 500 tokens pay for 100 retries at 5 each, and no more.
+    let retries: u32 = outcomes.iter().map(|o| o.retries()).sum();
+    assert_eq!(retries, 100);
+    assert_eq!(fake.request_count(), 250);
+}
+
+#[tokio::test]
+async fn parked_retries_never_put_more_calls_in_flight_than_the_concurrency() {
+    // A server that answers every other request 500, a little later, and counts how many it
+    // holds at once.
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let (now, high, count) = (in_flight.clone(), most.clone(), served.clone());
+    let base_url = support::raw_server(move |mut stream| {
+        let (now, high, count) = (now.clone(), high.clone(), count.clone());
+        async move {
+            loop {
+                support::read_request_head(&mut stream).await;
+                let here = now.fetch_add(1, Ordering::SeqCst) + 1;
+                high.fetch_max(here, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let answer: &[u8] = if count.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+                    b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 15\r\n\r\n{\"contactId\":1}"
+                };
+                now.fetch_sub(1, Ordering::SeqCst);
+                if tokio::io::AsyncWriteExt::write_all(&mut stream, answer)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .token("t")
+        .base_url(base_url)
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let items = (1..=60u64).map(|id| (Identifier::id(id), ["a"]));
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .concurrency(3)
+        .run(stream::iter(items))
+        .collect()
+        .await;
+
+    assert_eq!(outcomes.len(), 60);
+    assert!(outcomes.iter().any(|o| o.retries() > 0));
+    assert!(
+        most.load(Ordering::SeqCst) <= 3,
+        "{} at once",
+        most.load(Ordering::SeqCst)
+    );
+}

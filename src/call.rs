@@ -1,0 +1,177 @@
+//! One Add tags call, attempt by attempt: the rate limiter's turn, one attempt, and the retry
+//! policy's word on what comes next. A single call runs its steps in a loop, waiting between
+//! them; a bulk run parks an item between steps, outside its places among the calls in
+//! flight, so that a wait holds no place.
+
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use crate::client::Prepared;
+use crate::limiter::Refused;
+use crate::retry::{Decision, Spent};
+use crate::{Client, Error, Identifier, TagsAdded};
+
+/// What came of a step.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// The call is over.
+    Done(Result<TagsAdded, Error>),
+    /// The attempt failed in a way the policy retries: the next step goes after this wait.
+    Wait(Duration),
+}
+
+/// A call under way.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    client: &'a Client,
+    request: Prepared,
+    key: Option<u64>,
+    budget: Duration,
+    deadline: Instant,
+    attempt: u32,
+    last_error: Option<Error>,
+    spent: Spent<'a>,
+    span: tracing::Span,
+}
+
+impl<'a> Call<'a> {
+    /// A call of `request` to `identifier`, whose budget starts now.
+    pub(crate) fn new(client: &'a Client, identifier: &Identifier, request: Prepared) -> Self {
+        let inner = client.inner();
+        let budget = inner.retry.total_budget();
+        let started = inner.clock.now();
+        Self {
+            key: inner
+                .limiter
+                .as_ref()
+                .map(|limiter| limiter.key("POST", request.url.path())),
+            client,
+            request,
+            budget,
+            // A budget too large to add is as good as none.
+            deadline: started
+                .checked_add(budget)
+                .unwrap_or(started + Duration::from_secs(u32::MAX.into())),
+            attempt: 0,
+            last_error: None,
+            spent: Spent::new(&inner.quota),
+            span: tracing::debug_span!(
+                "aelyst.add_tags",
+                contact = %identifier.masked(),
+                attempts = tracing::field::Empty,
+            ),
+        }
+    }
+
+    /// Runs the call to its end, waiting between attempts: what `add_tags` does.
+    pub(crate) async fn run(mut self) -> Result<TagsAdded, Error> {
+        loop {
+            match self.step().await {
+                Step::Wait(delay) => self.client.inner().clock.sleep(delay).await,
+                Step::Done(result) => return result,
+            }
+        }
+    }
+
+    /// Takes the rate limiter's turn and makes one attempt. A call that ends settles the
+    /// retry tokens it took; one dropped before its end gives them back.
+    pub(crate) async fn step(&mut self) -> Step {
+        let span = self.span.clone();
+        let step = self.attempt_once().instrument(span).await;
+        if let Step::Done(result) = &step {
+            match result {
+                Ok(_) => self.spent.succeeded(),
+                Err(_) => self.spent.failed(),
+            }
+        }
+        step
+    }
+
+    async fn attempt_once(&mut self) -> Step {
+        let inner = self.client.inner();
+        let clock = &*inner.clock;
+        let mut now = clock.now();
+        if let (Some(limiter), Some(key)) = (&inner.limiter, self.key) {
+            match limiter.acquire(key, clock, now, self.deadline).await {
+                Ok(released) => now = released,
+                // After an attempt, its answer says more than the hold: the caller's next
+                // call meets the hold and is told of it.
+                Err(Refused::Held(left)) if self.attempt == 0 => {
+                    tracing::debug!(
+                        hold_ms = left.as_millis() as u64,
+                        "a 429 holds the path past the budget; not sending"
+                    );
+                    return self.give_up(Error::held(left));
+                }
+                Err(_) => {
+                    tracing::debug!("the rate limiter's wait would pass the budget");
+                    return self.out_of_time();
+                }
+            }
+        }
+        let left = self.deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            return self.out_of_time();
+        }
+        self.attempt += 1;
+        let attempt = self.attempt;
+        let result = self
+            .client
+            .attempt(&self.request, inner.timeout.min(left))
+            .await;
+        now = clock.now();
+        self.client.learn(self.key, now, &result);
+        let err = match result {
+            Ok(done) => {
+                tracing::Span::current().record("attempts", attempt);
+                tracing::debug!(attempt, contact_id = done.contact_id(), "tags added");
+                return Step::Done(Ok(done.with_attempts(attempt)));
+            }
+            Err(err) => err,
+        };
+        let random = inner.jitter.lock().unwrap_or_else(|p| p.into_inner()).f64();
+        let Decision::Retry { kind, delay } = inner.retry.decide(&err, attempt, random) else {
+            tracing::debug!(attempt, status = err.status(), error = %err, "attempt failed; not retrying");
+            return self.give_up(err);
+        };
+        if now.checked_add(delay).is_none_or(|at| at > self.deadline) {
+            tracing::debug!(
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "the wait would pass the budget; not retrying"
+            );
+            return self.give_up(err);
+        }
+        if !self.spent.take(kind) {
+            tracing::debug!(attempt, "the client's retry quota is spent; not retrying");
+            return self.give_up(err);
+        }
+        tracing::debug!(
+            attempt,
+            status = err.status(),
+            delay_ms = delay.as_millis() as u64,
+            error = %err,
+            "attempt failed; retrying"
+        );
+        self.last_error = Some(err);
+        Step::Wait(delay)
+    }
+
+    /// Out of time before sending: the last answer, if any, says more than the budget.
+    fn out_of_time(&mut self) -> Step {
+        let budget = self.budget;
+        let err = self
+            .last_error
+            .take()
+            .unwrap_or_else(|| Error::budget_spent(budget));
+        self.give_up(err)
+    }
+
+    /// Ends the call with `err`, noting in it and in the call's span how many attempts were
+    /// made.
+    fn give_up(&self, err: Error) -> Step {
+        tracing::Span::current().record("attempts", self.attempt);
+        Step::Done(Err(err.with_attempts(self.attempt)))
+    }
+}
