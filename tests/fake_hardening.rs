@@ -4,32 +4,14 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aelyst::Identifier;
 use aelyst::fake::{Contact, FakeServer};
+use support::counting::{self, Counting};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Counts the bytes live on the heap of this test process.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -40,7 +22,7 @@ async fn large_unauthenticated_requests_leave_its_memory_bounded() {
     let http = aelyst::reqwest::Client::new();
     let root = fake.base_url().trim_end_matches("/v1").to_owned();
     let body = vec![b'x'; 1_000_000];
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting::live();
 
     for i in 0..64 {
         let url = if i % 2 == 0 {
@@ -56,7 +38,7 @@ async fn large_unauthenticated_requests_leave_its_memory_bounded() {
         );
     }
 
-    let kept = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+    let kept = counting::live().saturating_sub(before);
     assert_eq!(fake.request_count(), 64);
     assert!(fake.requests().iter().all(|r| r.body().len() <= 16 * 1024));
     assert!(kept < 8 << 20, "{kept} bytes kept after 64 MB of requests");

@@ -3,31 +3,11 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aelyst::clock::ManualClock;
 use aelyst::{Client, Identifier};
-
-/// Counts the bytes live on the heap, and the most seen at once since the last reset.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use support::counting::{self, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -70,8 +50,7 @@ async fn absurd_quotas_on_many_paths_cost_bounded_memory_and_waits() {
             .clock(clock.clone())
             .build()
             .unwrap();
-        let baseline = LIVE.load(Ordering::Relaxed);
-        PEAK.store(baseline, Ordering::Relaxed);
+        let baseline = counting::reset_peak();
 
         for id in 1..=40 {
             for _ in 0..2 {
@@ -79,7 +58,7 @@ async fn absurd_quotas_on_many_paths_cost_bounded_memory_and_waits() {
             }
         }
 
-        let peak = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
+        let peak = counting::peak().saturating_sub(baseline);
         assert!(
             peak < 4 << 20,
             "{limit}/{remaining}: {peak} bytes at once for 80 calls"

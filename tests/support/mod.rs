@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // Each test file uses its own share of these.
 
+pub mod counting;
 pub mod held_clock;
 pub mod sim_clock;
 
