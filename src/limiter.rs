@@ -285,13 +285,6 @@ fn ceiling(limit: u32) -> Pace {
     }
 }
 
-/// What came of waiting for the ceiling.
-enum Step {
-    Sent(Instant),
-    /// The path stopped being free meanwhile (a 429 came in): back to its line's head.
-    PathBusy,
-}
-
 impl Limiter {
     pub(crate) fn new(global_per_second: Option<u32>) -> Self {
         Self {
@@ -347,14 +340,15 @@ impl Limiter {
             Some(line) => Some(self.turn(line, key, clock, deadline).await?),
             None => None,
         };
-        let Some(global_line) = global_line else {
-            return self.wait_for_path(key, true, clock, deadline).await;
-        };
+        let ceiling = global_line.is_some();
         loop {
-            self.wait_for_path(key, false, clock, deadline).await?;
-            let _global_turn = self.turn(global_line.clone(), key, clock, deadline).await?;
-            if let Step::Sent(at) = self.wait_for_ceiling(key, clock, deadline).await? {
-                return Ok(at);
+            let sent = self.wait(key, false, !ceiling, clock, deadline).await?;
+            let Some(line) = &global_line else {
+                return Ok(sent.unwrap_or(now));
+            };
+            let _global_turn = self.turn(line.clone(), key, clock, deadline).await?;
+            if let Some(sent) = self.wait(key, true, true, clock, deadline).await? {
+                return Ok(sent);
             }
         }
     }
@@ -379,24 +373,36 @@ impl Limiter {
         }
     }
 
-    /// Sleeps until the path lets a request go; counts it as sent when `record` is set.
-    async fn wait_for_path(
+    /// Sleeps until the path lets a request go and, with `ceiling`, the caller's ceiling as
+    /// well; then counts it as sent if `record`. With `ceiling`, a path that stops being free
+    /// meanwhile (a 429 came in) sends the request back to the head of its path's line:
+    /// `Ok(None)`.
+    async fn wait(
         &self,
         key: u64,
+        ceiling: bool,
         record: bool,
         clock: &dyn Clock,
         deadline: Instant,
-    ) -> Result<Instant, Refused> {
+    ) -> Result<Option<Instant>, Refused> {
         loop {
             let now = clock.now();
             let at = {
                 let mut table = self.lock();
-                let at = table.path_free_at(key, now);
+                let path = table.path_free_at(key, now);
+                if ceiling && path > now {
+                    return Ok(None);
+                }
+                let at = if ceiling {
+                    table.free_at(key, now)
+                } else {
+                    path
+                };
                 if at <= now {
                     if record {
                         table.record(key, now);
                     }
-                    return Ok(now);
+                    return Ok(Some(now));
                 }
                 // Going at the deadline would leave no time to send.
                 if at >= deadline {
@@ -409,35 +415,6 @@ impl Limiter {
                 "rate limiter holding the request"
             );
             // A 429 may come in meanwhile and hold the path longer: the loop asks again.
-            clock.sleep(at - now).await;
-        }
-    }
-
-    /// Sleeps until the caller's ceiling lets a request go as well as its path, and counts
-    /// it as sent.
-    async fn wait_for_ceiling(
-        &self,
-        key: u64,
-        clock: &dyn Clock,
-        deadline: Instant,
-    ) -> Result<Step, Refused> {
-        loop {
-            let now = clock.now();
-            let at = {
-                let mut table = self.lock();
-                if table.path_free_at(key, now) > now {
-                    return Ok(Step::PathBusy);
-                }
-                let at = table.free_at(key, now);
-                if at <= now {
-                    table.record(key, now);
-                    return Ok(Step::Sent(now));
-                }
-                if at >= deadline {
-                    return Err(table.refusal(key, now));
-                }
-                at
-            };
             clock.sleep(at - now).await;
         }
     }
