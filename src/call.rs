@@ -115,6 +115,7 @@ impl<'a> Call<'a> {
             return self.out_of_time();
         }
         self.attempt += 1;
+        self.spent.sending();
         let attempt = self.attempt;
         let result = self
             .client
@@ -135,7 +136,8 @@ impl<'a> Call<'a> {
             tracing::debug!(attempt, status = err.status(), error = %err, "attempt failed; not retrying");
             return self.give_up(err);
         };
-        if now.checked_add(delay).is_none_or(|at| at > self.deadline) {
+        // A retry at the deadline would have no time to be sent.
+        if now.checked_add(delay).is_none_or(|at| at >= self.deadline) {
             tracing::debug!(
                 attempt,
                 delay_ms = delay.as_millis() as u64,

@@ -255,9 +255,11 @@ impl Table {
         true
     }
 
-    fn refusal(&self, key: u64, now: Instant) -> Refused {
+    /// Why a request on `key` cannot go before `deadline`: a 429's hold, when that alone
+    /// lasts past it.
+    fn refusal(&self, key: u64, now: Instant, deadline: Instant) -> Refused {
         match self.paths.get(&key).and_then(|gate| gate.held_until) {
-            Some(until) if until > now => Refused::Held(until - now),
+            Some(until) if until >= deadline => Refused::Held(until.saturating_duration_since(now)),
             _ => Refused::Busy,
         }
     }
@@ -322,16 +324,13 @@ impl Limiter {
         now: Instant,
         deadline: Instant,
     ) -> Result<Instant, Refused> {
-        let (path_line, global_line) = {
+        let (path_line, ceiling) = {
             let mut table = self.lock();
             table.sweep(now);
             if table.try_pass(key, now) {
                 return Ok(now);
             }
-            (
-                table.path(key).map(Gate::line),
-                table.global.as_mut().map(|(_, gate)| gate.line()),
-            )
+            (table.path(key).map(Gate::line), table.global.is_some())
         };
         // The path's turn first, waiting out its pace without holding up other paths; then
         // the ceiling's turn, given back whenever the path stops being free, so that a 429 on
@@ -340,13 +339,14 @@ impl Limiter {
             Some(line) => Some(self.turn(line, key, clock, deadline).await?),
             None => None,
         };
-        let ceiling = global_line.is_some();
         loop {
             let sent = self.wait(key, false, !ceiling, clock, deadline).await?;
-            let Some(line) = &global_line else {
+            // The ceiling's line is joined only now, so that a request still waiting for its
+            // path keeps no other path off the fast way through.
+            let Some(line) = self.lock().global.as_mut().map(|(_, gate)| gate.line()) else {
                 return Ok(sent.unwrap_or(now));
             };
-            let _global_turn = self.turn(line.clone(), key, clock, deadline).await?;
+            let _global_turn = self.turn(line, key, clock, deadline).await?;
             if let Some(sent) = self.wait(key, true, true, clock, deadline).await? {
                 return Ok(sent);
             }
@@ -369,7 +369,7 @@ impl Limiter {
         let left = deadline.saturating_duration_since(clock.now());
         match future::select(pin!(line.lock_owned()), clock.sleep(left)).await {
             Either::Left((turn, _)) => Ok(turn),
-            Either::Right(_) => Err(self.lock().refusal(key, clock.now())),
+            Either::Right(_) => Err(self.lock().refusal(key, clock.now(), deadline)),
         }
     }
 
@@ -406,7 +406,7 @@ impl Limiter {
                 }
                 // Going at the deadline would leave no time to send.
                 if at >= deadline {
-                    return Err(table.refusal(key, now));
+                    return Err(table.refusal(key, now, deadline));
                 }
                 at
             };
@@ -612,6 +612,12 @@ mod tests {
         assert_eq!(
             limiter.acquire(key, &clock, now, soon).await,
             Err(Refused::Busy)
+        );
+        limiter.observe(key, now, refused(Duration::from_millis(100)));
+        assert_eq!(
+            limiter.acquire(key, &clock, now, soon).await,
+            Err(Refused::Busy),
+            "a hold that ends before the deadline is not why"
         );
         limiter.observe(key, now, refused(Duration::from_secs(60)));
         assert_eq!(

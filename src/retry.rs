@@ -188,41 +188,56 @@ pub(crate) fn classify(err: &Error) -> Option<RetryKind> {
     }
 }
 
-/// The tokens one call has taken from the quota for its retries. A call that fails keeps them
-/// taken; one that succeeds gives them back (and one more); one dropped before it ends gives
-/// them back as it drops.
+/// The tokens one call has taken from the quota for its retries. The tokens of a retry that
+/// was sent stay taken if the call fails, and come back if it succeeds; the tokens of a retry
+/// not sent yet (its back-off running, its turn not come) come back whenever the call ends
+/// without sending it, dropped by its caller included.
 #[derive(Debug)]
 pub(crate) struct Spent<'a> {
     quota: &'a RetryQuota,
-    tokens: u32,
+    /// For retries sent.
+    sent: u32,
+    /// For the retry to come, if any.
+    pending: u32,
 }
 
 impl<'a> Spent<'a> {
     pub(crate) fn new(quota: &'a RetryQuota) -> Self {
-        Self { quota, tokens: 0 }
+        Self {
+            quota,
+            sent: 0,
+            pending: 0,
+        }
     }
 
     /// Takes the cost of a retry of `kind`; false when the quota cannot pay it.
     pub(crate) fn take(&mut self, kind: RetryKind) -> bool {
         self.quota
             .take(kind)
-            .map(|cost| self.tokens += cost)
+            .map(|cost| self.pending += cost)
             .is_some()
     }
 
+    /// The retry paid for is being sent.
+    pub(crate) fn sending(&mut self) {
+        self.sent += std::mem::take(&mut self.pending);
+    }
+
     pub(crate) fn succeeded(&mut self) {
-        self.quota.succeeded(std::mem::take(&mut self.tokens));
+        let all = std::mem::take(&mut self.sent) + std::mem::take(&mut self.pending);
+        self.quota.succeeded(all);
     }
 
     pub(crate) fn failed(&mut self) {
-        self.tokens = 0;
+        self.sent = 0;
+        self.quota.refund(std::mem::take(&mut self.pending));
     }
 }
 
 impl Drop for Spent<'_> {
     fn drop(&mut self) {
-        if self.tokens > 0 {
-            self.quota.refund(self.tokens);
+        if self.pending > 0 {
+            self.quota.refund(self.pending);
         }
     }
 }
@@ -359,18 +374,33 @@ mod tests {
     }
 
     #[test]
-    fn a_call_dropped_before_it_ends_gives_its_tokens_back() {
+    fn only_the_tokens_of_retries_sent_stay_taken() {
         let quota = RetryQuota::default();
         let mut dropped = Spent::new(&quota);
-        assert!(dropped.take(RetryKind::Transient) && dropped.take(RetryKind::Timeout));
+        assert!(dropped.take(RetryKind::Transient));
+        dropped.sending();
+        assert!(dropped.take(RetryKind::Timeout));
         assert_eq!(quota.left(), QUOTA_CAPACITY - 15);
         drop(dropped);
-        assert_eq!(quota.left(), QUOTA_CAPACITY);
+        assert_eq!(
+            quota.left(),
+            QUOTA_CAPACITY - 5,
+            "the retry not sent comes back"
+        );
 
+        let quota = RetryQuota::default();
         let mut failed = Spent::new(&quota);
         assert!(failed.take(RetryKind::Transient));
+        failed.sending();
+        assert!(failed.take(RetryKind::Transient));
         failed.failed();
-        assert_eq!(quota.left(), QUOTA_CAPACITY - 5, "a failure keeps them");
+        assert_eq!(
+            quota.left(),
+            QUOTA_CAPACITY - 5,
+            "a failure keeps what it sent"
+        );
+        drop(failed);
+        assert_eq!(quota.left(), QUOTA_CAPACITY - 5);
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub const MAX_TAGS: usize = 10;
 /// flight for as many calls as it has tags over ten.
 pub(crate) const MAX_BULK_TAGS: usize = 100;
 
+/// The most tags, duplicates included, read from one contact's list.
+const MAX_READ: usize = 10 * MAX_BULK_TAGS;
+
 /// How much of a rejected tag an error message repeats.
 const ECHO_CHARS: usize = 64;
 
@@ -90,8 +93,8 @@ impl Tags {
     /// # Errors
     ///
     /// [`InvalidInputKind::NoTags`] for an empty list, [`InvalidInputKind::InvalidTag`] for a
-    /// bad tag, naming it, and [`InvalidInputKind::TooManyTags`] past 100 distinct tags (the
-    /// rest of the list is then not read).
+    /// bad tag, naming it, and [`InvalidInputKind::TooManyTags`] past 100 distinct tags or
+    /// 1,000 tags in all (the rest of the list is then not read).
     pub fn new<I>(tags: I) -> Result<Self, InvalidInput>
     where
         I: IntoIterator,
@@ -100,6 +103,13 @@ impl Tags {
         let mut kept: Vec<String> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (index, tag) in tags.into_iter().enumerate() {
+            // An endless list of duplicates would otherwise be read for ever.
+            if index == MAX_READ {
+                return Err(InvalidInput::new(
+                    InvalidInputKind::TooManyTags,
+                    format!("more than {MAX_READ} tags given for one contact"),
+                ));
+            }
             let tag = tag.into();
             check(index, &tag)?;
             if seen.contains(&tag) {
@@ -229,6 +239,12 @@ mod tests {
             MAX_BULK_TAGS + 1,
             "stopped reading at the first one too many"
         );
+    }
+
+    #[test]
+    fn an_endless_list_of_duplicates_is_refused() {
+        let err = Tags::new(std::iter::repeat("a")).unwrap_err();
+        assert_eq!(err.kind(), InvalidInputKind::TooManyTags);
     }
 
     #[test]

@@ -144,3 +144,40 @@ async fn a_call_cancelled_in_flight_counts_as_sent() {
     let sixth = tokio::time::timeout(PATIENCE, client.add_tags(&who, ["x"])).await;
     assert!(sixth.is_err(), "the dropped call's request was not counted");
 }
+
+#[tokio::test]
+async fn calls_cancelled_after_a_retry_was_sent_keep_its_tokens() {
+    let clock = HeldClock::new();
+    let (fake, client) = fake_and_client(&clock, RetryPolicy::default()).await;
+    fake.fail_randomly(1.0, 1, Fault::ServerError);
+
+    // Each call fails, retries after its back-off, fails again and is dropped in its second
+    // back-off: its first retry was sent, so its 5 tokens stay spent. A caller's timeout must
+    // not turn the quota off for an API that is failing. The hundredth call finds the quota
+    // dry for its second retry and ends by itself.
+    for i in 0..100u64 {
+        let began = clock.sleeps_begun();
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.add_tags(&Identifier::id(i + 1), ["x"]).await }
+        });
+        while clock.sleeps_begun() < began + 1 {
+            assert!(
+                !call.is_finished(),
+                "call {i} did not wait to retry: {call:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        clock.advance(Duration::from_secs(2));
+        while clock.sleeps_begun() < began + 2 && !call.is_finished() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(call.is_finished(), i == 99, "call {i}");
+        call.abort();
+    }
+    assert_eq!(fake.request_count(), 200);
+
+    let next = tokio::time::timeout(PROMPTLY, client.add_tags(&Identifier::id(999), ["x"])).await;
+    let err = next.expect("no retry left to wait for").unwrap_err();
+    assert_eq!(err.attempts(), 1, "the quota is spent: {err}");
+}
