@@ -241,6 +241,10 @@ fn bad_flags_and_files_fail_with_a_message() {
     assert_eq!(bad_fault.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_fault.stderr).contains("unknown fault"));
 
+    let nowhere = run(&["--save", "/nonexistent/folder/saved.json"]);
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("cannot save to"));
+
     let missing = run(&["--contacts", "/nonexistent/contacts.json"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read contacts file"));

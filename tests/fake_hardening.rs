@@ -151,3 +151,34 @@ async fn past_its_connection_cap_a_new_connection_is_closed_at_once() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_or_too_large_is_cut_off_and_logged() {
+    let fake = FakeServer::builder()
+        .header_timeout(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    // A whole head, then a body that never comes.
+    let mut stalled = TcpStream::connect(fake.addr()).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /v1/contact/id:1/tag HTTP/1.1\r\nHost: fake\r\nContent-Length: 10\r\n\r\n[",
+        )
+        .await
+        .unwrap();
+    assert!(closed_within(&mut stalled, Duration::from_secs(10)).await);
+
+    let too_large = aelyst::reqwest::Client::new()
+        .post(format!("{}/contact/id:1/tag", fake.base_url()))
+        .bearer_auth(fake.token())
+        .body(vec![b' '; 2 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status().as_u16(), 413);
+    let body: serde_json::Value = serde_json::from_str(&too_large.text().await.unwrap()).unwrap();
+    assert_eq!(body["code"], 413, "in the API's form");
+    assert_eq!(fake.responses_with_status(413), 2, "both logged");
+    assert_eq!(fake.request_count(), 2);
+}

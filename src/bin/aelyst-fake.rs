@@ -111,6 +111,16 @@ async fn run(args: Args) -> Result<(), String> {
     } else {
         builder.rate_limit(args.rate_limit)
     };
+    if let Some(path) = &args.save {
+        // Checked now rather than found out at the end, when the run's contacts would be lost.
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if path.is_dir() || folder.is_some_and(|folder| !folder.is_dir()) {
+            return Err(format!(
+                "cannot save to {}: not a file in an existing folder",
+                path.display()
+            ));
+        }
+    }
     if let Some(path) = &args.contacts {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read contacts file {}: {e}", path.display()))?;
@@ -164,8 +174,10 @@ async fn run(args: Args) -> Result<(), String> {
 
     shutdown_signal().await;
     say(&format!("stopping after {} requests", fake.request_count()));
+    // Stopped first, so that every request answered is in what is saved.
+    let mut fake = fake;
+    fake.stop().await;
     let contacts = fake.contacts();
-    fake.shutdown().await;
     if let Some(path) = &args.save {
         save(path, &contacts)
             .map_err(|e| format!("cannot save the contacts to {}: {e}", path.display()))?;

@@ -1,6 +1,6 @@
 //! The fake's contacts: who exists, how each is known, and their tags.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -172,6 +172,9 @@ impl TryFrom<ContactRecord> for Contact {
         let email_rule = "exactly one @ with text on both sides, no whitespace, at most 254 bytes";
         check("email", &record.email, email_rule)?;
         check("phone", &record.phone, "+ and 7 to 15 digits")?;
+        if record.id == Some(0) {
+            return Err("id 0 is not a contact id: ids are positive".into());
+        }
         Ok(Contact {
             id: record.id,
             email: record.email,
@@ -194,12 +197,25 @@ pub(crate) struct Contacts {
     next_id: u64,
 }
 
-/// What the fake holds of one contact.
+/// What the fake holds of one contact: the emails and phones it owns (an email or phone names
+/// one contact, the last it was given to), and its tags in the order first added.
 #[derive(Debug, Default)]
 struct Record {
     emails: Vec<String>,
     phones: Vec<String>,
     tags: Vec<String>,
+    /// The same tags, to tell a new one from a known one at once however many there are.
+    known: HashSet<String>,
+}
+
+impl Record {
+    fn add_tags(&mut self, tags: impl IntoIterator<Item = String>) {
+        for tag in tags {
+            if self.known.insert(tag.clone()) {
+                self.tags.push(tag);
+            }
+        }
+    }
 }
 
 impl Default for Contacts {
@@ -224,15 +240,24 @@ impl Contacts {
         if let Some(after) = id.checked_add(1) {
             self.next_id = self.next_id.max(after);
         }
-        let record = self.records.entry(id).or_default();
-        add(&mut record.tags, contact.tags);
+        self.records.entry(id).or_default().add_tags(contact.tags);
         if let Some(email) = contact.email {
-            self.by_email.insert(email.to_lowercase(), id);
-            add(&mut record.emails, [email]);
+            let key = email.to_lowercase();
+            if let Some(owner) = self.by_email.insert(key.clone(), id) {
+                let owned = &mut self.records.entry(owner).or_default().emails;
+                owned.retain(|known| known.to_lowercase() != key);
+            }
+            self.records.entry(id).or_default().emails.push(email);
         }
         if let Some(phone) = contact.phone {
-            self.by_phone.insert(phone.clone(), id);
-            add(&mut record.phones, [phone]);
+            if let Some(owner) = self.by_phone.insert(phone.clone(), id) {
+                self.records
+                    .entry(owner)
+                    .or_default()
+                    .phones
+                    .retain(|known| *known != phone);
+            }
+            self.records.entry(id).or_default().phones.push(phone);
         }
         Some(id)
     }
@@ -285,7 +310,7 @@ impl Contacts {
 
     /// Adds tags to a contact, keeping the order they were first added in.
     pub(crate) fn add_tags(&mut self, id: u64, tags: impl IntoIterator<Item = String>) {
-        add(&mut self.records.entry(id).or_default().tags, tags);
+        self.records.entry(id).or_default().add_tags(tags);
     }
 
     pub(crate) fn tags_of(&self, who: &Who) -> Option<Vec<String>> {
@@ -340,15 +365,6 @@ impl Contacts {
     }
 }
 
-/// Appends what `items` holds that `list` does not, in order.
-fn add(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
-    for item in items {
-        if !list.contains(&item) {
-            list.push(item);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +413,34 @@ mod tests {
         let id = contacts.insert(Contact::new().tags(["b", "a"])).unwrap();
         contacts.add_tags(id, ["a".to_owned(), "c".to_owned()]);
         assert_eq!(contacts.tags_of(&Who::Id(id)).unwrap(), ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn an_email_or_phone_names_one_contact_before_and_after_a_save() {
+        let mut contacts = Contacts::default();
+        for (id, email, phone) in [(5, "a@x.com", "+1234567"), (2, "A@x.com", "+1234567")] {
+            contacts.insert(Contact {
+                id: Some(id),
+                email: Some(email.into()),
+                phone: Some(phone.into()),
+                ..Contact::new()
+            });
+        }
+        let owner = |contacts: &Contacts| {
+            let by_email = contacts.find(&email("a@x.com"));
+            (by_email, contacts.find(&Who::Phone("+1234567".into())))
+        };
+        assert_eq!(
+            owner(&contacts),
+            (Some(2), Some(2)),
+            "the last given owns them"
+        );
+
+        let mut again = Contacts::default();
+        for contact in contacts.export() {
+            again.insert(contact);
+        }
+        assert_eq!(owner(&again), (Some(2), Some(2)));
     }
 
     #[test]

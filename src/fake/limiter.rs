@@ -9,10 +9,6 @@ use crate::clock::Clock;
 /// Each key's quota is counted in windows of this length, starting at its first request.
 const WINDOW: Duration = Duration::from_secs(1);
 
-/// Past this many keys, windows that have ended are dropped, so a run over millions of
-/// distinct contacts keeps a bounded map.
-const PRUNE_AT: usize = 4096;
-
 /// What the limiter says of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -28,7 +24,14 @@ pub(crate) enum Decision {
 pub(crate) struct Limiter {
     limit: Option<u32>,
     clock: Arc<dyn Clock>,
-    windows: Mutex<HashMap<String, Window>>,
+    windows: Mutex<Windows>,
+}
+
+/// Each key's window, and when ended ones were last dropped.
+#[derive(Debug, Default)]
+struct Windows {
+    by_key: HashMap<String, Window>,
+    pruned_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -53,10 +56,17 @@ impl Limiter {
         };
         let now = self.clock.now();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= PRUNE_AT {
-            windows.retain(|_, window| now.duration_since(window.start) < WINDOW);
+        // Ended windows are dropped once a window, in one pass, so that a run over millions of
+        // distinct contacts keeps a map of one window's keys, at a cost per request that does
+        // not grow with them.
+        let pruned_at = *windows.pruned_at.get_or_insert(now);
+        if now.saturating_duration_since(pruned_at) >= WINDOW {
+            windows
+                .by_key
+                .retain(|_, window| now.saturating_duration_since(window.start) < WINDOW);
+            windows.pruned_at = Some(now);
         }
-        let window = windows.entry(key.to_owned()).or_insert(Window {
+        let window = windows.by_key.entry(key.to_owned()).or_insert(Window {
             start: now,
             used: 0,
         });
@@ -128,12 +138,12 @@ mod tests {
     fn ended_windows_are_pruned() {
         let clock = ManualClock::new();
         let limiter = Limiter::new(Some(5), Arc::new(clock.clone()));
-        for i in 0..PRUNE_AT {
+        for i in 0..100 {
             limiter.check(&format!("POST /{i}"));
         }
         clock.advance(WINDOW);
         limiter.check("POST /new");
-        assert_eq!(limiter.windows.lock().unwrap().len(), 1);
+        assert_eq!(limiter.windows.lock().unwrap().by_key.len(), 1);
     }
 
     #[test]

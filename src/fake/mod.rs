@@ -26,9 +26,9 @@
 //! - **Inspection**: `GET /_fake/contacts`, with the same token, answers every contact with its
 //!   tags as JSON ([`FakeServer::contacts`] in Rust). It is the fake's own endpoint, not the
 //!   API's.
-//! - **Limits**: bodies up to 1 MiB; a request log of the newest 10,000 requests and at most
-//!   64 MiB, each body kept up to 16 KiB; a request head sent within 10 s; 512 connections at
-//!   once, past which a new one is closed at once.
+//! - **Limits**: bodies up to 1 MiB (413 beyond); a request log of the newest 10,000 requests
+//!   and at most 64 MiB, each body kept up to 16 KiB; a request head sent within 10 s and its
+//!   body within 10 s more; 512 connections at once, past which a new one is closed at once.
 //! - **Faults** on demand ([`Fault`]): 449, 500, 429 with a chosen `Retry-After`, a delay, a
 //!   dropped connection, a malformed or an oversized body, for the next N requests or a seeded
 //!   fraction of them.

@@ -198,7 +198,7 @@ fn size_of(request: &ReceivedRequest) -> usize {
     let headers: usize = request
         .headers
         .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 64)
+        .map(|(name, value)| name.as_str().len() + value.len() + 128)
         .sum();
     request.method.len() + request.path.len() + headers + request.body.len() + 128
 }

@@ -151,7 +151,8 @@ async fn answer(
         Some(Fault::MalformedBody) => json(StatusCode::OK, "{\"contactId\": 1, <html>".into()),
         Some(Fault::OversizedBody { bytes }) => {
             let head = "{\"contactId\":1,\"padding\":\"";
-            let padding = bytes.saturating_sub(head.len() + 2);
+            // Far past any client's cap, and small enough to build.
+            let padding = bytes.min(64 << 20).saturating_sub(head.len() + 2);
             json(StatusCode::OK, format!("{head}{}\"}}", " ".repeat(padding)))
         }
         None => apply_rules(shared, identifier, body),
@@ -203,6 +204,22 @@ async fn unrouted(
     } else {
         error(StatusCode::NOT_FOUND, "Not found")
     };
+    lock(&shared.log).answered(response.status().as_u16());
+    response
+}
+
+/// A request whose body was larger than [`MAX_BODY`], or not sent in time: logged without
+/// its body and answered 413 in the API's form.
+pub(crate) fn too_large(shared: &Shared, parts: &axum::http::request::Parts) -> Response {
+    let headers = parts.headers.clone();
+    record(
+        shared,
+        parts.method.clone(),
+        &parts.uri,
+        headers,
+        Bytes::new(),
+    );
+    let response = error(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
     lock(&shared.log).answered(response.status().as_u16());
     response
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
@@ -236,8 +237,8 @@ impl FakeServerBuilder {
         self
     }
 
-    /// How long a connection may take to send a whole request head (default 10 s); a client
-    /// that sends half a head and stalls is then disconnected.
+    /// How long a connection may take to send a whole request head (default 10 s), and then
+    /// its body; a client that sends half a request and stalls is then disconnected.
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.header_timeout = timeout;
         self
@@ -285,7 +286,7 @@ impl FakeServerBuilder {
             connections: Arc::new(Semaphore::new(self.max_connections)),
         };
         let router = routes::router(shared.clone());
-        let task = tokio::spawn(serve(listener, router, limits, stopped));
+        let task = tokio::spawn(serve(listener, router, shared.clone(), limits, stopped));
         Ok(FakeServer {
             base_url: format!("http://{addr}/v1"),
             addr,
@@ -618,6 +619,13 @@ impl FakeServer {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
     /// ```
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// Stops serving, closing every connection, and waits until it has; what it holds can
+    /// still be read. Nothing changes its contacts afterwards, so what [`contacts`](Self::contacts)
+    /// then gives includes every request answered.
+    pub async fn stop(&mut self) {
         self.stop.take().map(|stop| stop.send(()));
         if let Some(task) = self.task.take() {
             // The task only ends by being told to, or by its runtime going away.
@@ -652,6 +660,7 @@ struct Limits {
 async fn serve(
     listener: TcpListener,
     router: Router,
+    shared: Arc<Shared>,
     limits: Limits,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -667,7 +676,13 @@ async fn serve(
                         drop(stream);
                         continue;
                     };
-                    let served = serve_connection(stream, router.clone(), limits.header_timeout, permit);
+                    let served = serve_connection(
+                        stream,
+                        router.clone(),
+                        shared.clone(),
+                        limits.header_timeout,
+                        permit,
+                    );
                     connections.spawn(served);
                 }
                 // Out of file descriptors or similar: pause rather than spin.
@@ -683,18 +698,34 @@ async fn serve(
 async fn serve_connection(
     stream: TcpStream,
     router: Router,
+    shared: Arc<Shared>,
     header_timeout: Duration,
     _permit: OwnedSemaphorePermit,
 ) {
     let kill = ConnectionKill::default();
     let notified = kill.0.clone();
-    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(kill.clone());
-        let mut router = router.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let (mut router, shared, kill) = (router.clone(), shared.clone(), kill.clone());
         async move {
+            let (mut parts, body) = request.into_parts();
+            // The body is read here, within the same time as the head and up to its cap, so
+            // that a client sending it slowly, or never, cannot hold a connection for ever.
+            let read = Limited::new(body, routes::MAX_BODY).collect();
+            let body = match tokio::time::timeout(header_timeout, read).await {
+                Ok(Ok(body)) => body.to_bytes(),
+                Ok(Err(err)) if err.is::<LengthLimitError>() => {
+                    return Ok(routes::too_large(&shared, &parts));
+                }
+                Ok(Err(_)) | Err(_) => {
+                    kill.0.notify_one();
+                    return Ok(routes::too_large(&shared, &parts));
+                }
+            };
+            parts.extensions.insert(kill);
+            let request = Request::from_parts(parts, axum::body::Body::from(body));
             Ok::<_, Infallible>(
                 router
-                    .call(request.map(axum::body::Body::new))
+                    .call(request)
                     .await
                     .unwrap_or_else(|never| match never {}),
             )
