@@ -61,9 +61,11 @@ pub struct BulkTagger {
 /// per-path limit makes useful, and few enough to keep the run's memory small.
 const MAX_CONCURRENCY: usize = 1024;
 
-/// How many inputs may be under way (in flight, waiting for a turn, or waiting to be requeued)
-/// for each call allowed in flight. It bounds memory however long the input.
-const PENDING_PER_SLOT: usize = 4;
+/// How many inputs may be under way (in flight, waiting for a place, or parked for a retry or a
+/// requeue) for each call allowed in flight. It bounds memory however long the input, and
+/// leaves room for parked items, so that their waits do not stop new inputs from coming in
+/// while places are free.
+const PENDING_PER_SLOT: usize = 16;
 
 impl BulkTagger {
     pub(crate) fn new(client: Client) -> Self {
