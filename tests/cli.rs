@@ -487,3 +487,23 @@ async fn help_shows_examples_and_exit_codes() {
         assert!(out.stdout.contains(text), "--help mentions {text}");
     }
 }
+
+#[tokio::test]
+async fn numeric_flags_out_of_range_are_usage_errors() {
+    let fake = FakeServer::start().await.unwrap();
+    for (flag, value) in [
+        ("--concurrency", "18446744073709551615"),
+        ("--concurrency", "0"),
+        ("--concurrency", "1025"),
+        ("--max-attempts", "0"),
+        ("--retry-delay", "3600001"),
+        ("--queued-delay", "-1"),
+        ("--max-requeues", "101"),
+    ] {
+        let given = format!("{flag}={value}");
+        let out = aelyst(&fake, &["tags", "add", "id:1", "vip", &given], None).await;
+        assert_eq!(out.code, 2, "{flag} {value}: {}", out.stderr);
+        assert!(out.stderr.contains(flag), "{flag} {value}: {}", out.stderr);
+    }
+    assert_eq!(fake.request_count(), 0);
+}

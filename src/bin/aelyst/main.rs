@@ -112,24 +112,30 @@ struct AddArgs {
     #[arg(long)]
     dry_run: bool,
 
-    /// Calls in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    concurrency: usize,
+    /// Calls in flight at once (1 to 1024).
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: u16,
 
-    /// Attempts per call, the first included.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Attempts per call, the first included (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
     max_attempts: u32,
 
-    /// The first retry's longest wait, in milliseconds (doubling after).
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    /// The first retry's longest wait, in milliseconds (doubling after; at most an hour).
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     retry_delay: u64,
 
-    /// How long a contact answered 449 (queued) waits before going again, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    /// How long a contact answered 449 (queued) waits before going again, in milliseconds
+    /// (at most a day).
+    #[arg(long, value_name = "MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     queued_delay: u64,
 
-    /// How many times a contact answered 449 goes back in the queue.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    /// How many times a contact answered 449 goes back in the queue (at most 100).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
     max_requeues: u32,
 
     /// No progress display.
@@ -287,7 +293,7 @@ async fn add_from_file(cli: &Cli, args: &AddArgs, file: &str) -> u8 {
         let rows = futures_util::stream::poll_fn(move |cx| rows_rx.poll_recv(cx));
         let mut outcomes = client
             .bulk_tagger()
-            .concurrency(args.concurrency)
+            .concurrency(args.concurrency.into())
             .max_requeues(args.max_requeues)
             .queued_delay(Duration::from_millis(args.queued_delay))
             .run_keyed(rows);
