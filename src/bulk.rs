@@ -260,7 +260,7 @@ impl BulkTagger {
         counts: &mut Counts,
         permits: &Semaphore,
     ) -> Result<TagsAdded, Error> {
-        let clock = self.client.clock();
+        let clock = &*self.client.inner().clock;
         let mut requeues = 0;
         loop {
             counts.calls += 1;

@@ -302,10 +302,6 @@ impl Client {
         crate::BulkTagger::new(self.clone())
     }
 
-    pub(crate) fn clock(&self) -> &dyn Clock {
-        &*self.inner.clock
-    }
-
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
