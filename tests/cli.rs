@@ -117,7 +117,7 @@ fn failed_rows(path: &Path) -> Vec<(u64, String, String)> {
     let mut reader = csv::Reader::from_path(path).unwrap();
     assert_eq!(
         reader.headers().unwrap(),
-        vec!["identifier", "tags", "line", "error"]
+        vec!["identifier", "tags", "line", "error", "raw"]
     );
     reader
         .records()
@@ -506,4 +506,486 @@ async fn numeric_flags_out_of_range_are_usage_errors() {
         assert!(out.stderr.contains(flag), "{flag} {value}: {}", out.stderr);
     }
     assert_eq!(fake.request_count(), 0);
+}
+
+/// A run of `aelyst` still going: its standard input open for the test to write rows into.
+struct Running {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stderr: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    /// What was read of standard error while waiting for a line of it.
+    stderr_seen: String,
+}
+
+impl Running {
+    /// `aelyst tags add --file - ARGS…` against the fake, reading rows as the test writes them.
+    fn start(fake: &FakeServer, args: &[&str]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aelyst"))
+            .args(["tags", "add", "--file", "-"])
+            .args(args)
+            .env("AELYST_API_TOKEN", fake.token())
+            .env("AELYST_BASE_URL", fake.base_url())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        Running {
+            child,
+            stdin,
+            stderr,
+            stderr_seen: String::new(),
+        }
+    }
+
+    async fn write(&mut self, text: &str) {
+        self.stdin.write_all(text.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    fn signal(&self, signal: i32) {
+        let pid = self.child.id().unwrap() as i32;
+        // SAFETY: kill(2) with a live child's pid and a valid signal number has no
+        // memory-safety requirements.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Reads standard error until a line holds `text`.
+    async fn wait_for_stderr(&mut self, text: &str) {
+        let seen = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = self.stderr.next_line().await.unwrap() {
+                self.stderr_seen.push_str(&line);
+                self.stderr_seen.push('\n');
+                if line.contains(text) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(seen, Ok(true), "{text:?} in {}", self.stderr_seen);
+    }
+
+    /// Waits for the run to end, stdin still open: it must end by itself.
+    async fn output(mut self) -> Output {
+        use tokio::io::AsyncReadExt;
+        let mut stdout = String::new();
+        let mut pipe = self.child.stdout.take().unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(60), async {
+            pipe.read_to_string(&mut stdout).await.unwrap();
+            while let Some(line) = self.stderr.next_line().await.unwrap() {
+                self.stderr_seen.push_str(&line);
+                self.stderr_seen.push('\n');
+            }
+            self.child.wait().await.unwrap()
+        })
+        .await
+        .expect("aelyst ended");
+        Output {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr: self.stderr_seen,
+        }
+    }
+}
+
+/// Where a run writes the failed rows of `--failed FILE` until it ends.
+fn partial_of(failed: &Path) -> PathBuf {
+    let mut name = failed.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Polls `done` until it holds; the process under test runs in real time.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "waited for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn rows_csv(ids: std::ops::RangeInclusive<u64>) -> String {
+    ids.map(|id| format!("id:{id},row-{id}\n")).collect()
+}
+
+fn tagged(fake: &FakeServer, id: u64) -> bool {
+    fake.tags_of(&Identifier::id(id))
+        .is_some_and(|tags| tags == [format!("row-{id}")])
+}
+
+#[tokio::test]
+async fn sigint_stops_reading_and_the_resume_it_names_tags_every_row() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let scratch = Scratch::new("sigint");
+    let failed = scratch.path("failed.csv");
+    let mut run = Running::start(&fake, &["--failed", failed.to_str().unwrap()]);
+    run.write("identifier,tags\n").await;
+    run.write(&rows_csv(1..=50)).await;
+    wait_until("50 rows tagged", || (1..=50).all(|id| tagged(&fake, id))).await;
+
+    run.signal(libc::SIGINT);
+    let out = run.output().await;
+
+    assert_eq!(out.code, 130, "{}", out.stderr);
+    assert!(out.stdout.contains("50 rows in"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("the rows from line 52 on were not read")
+            && out.stderr.contains("--from-line 52"),
+        "{}",
+        out.stderr
+    );
+    assert!(failed_rows(&failed).is_empty());
+    assert!(!partial_of(&failed).exists());
+
+    // The same export, resumed where the run said.
+    let input = scratch.file(
+        "contacts.csv",
+        &format!("identifier,tags\n{}", rows_csv(1..=100)),
+    );
+    let requests_before = fake.request_count();
+    let resumed = aelyst(
+        &fake,
+        &[
+            "tags",
+            "add",
+            "--file",
+            input.to_str().unwrap(),
+            "--from-line",
+            "52",
+        ],
+        None,
+    )
+    .await;
+
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(
+        fake.request_count() - requests_before,
+        50,
+        "rows 51 to 100 only"
+    );
+    assert!((1..=100).all(|id| tagged(&fake, id)));
+}
+
+#[tokio::test]
+async fn a_second_signal_ends_the_calls_in_flight_and_keeps_them_for_the_resume() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let scratch = Scratch::new("sigterm");
+    let failed = scratch.path("failed.jsonl");
+    let mut run = Running::start(&fake, &["--failed", failed.to_str().unwrap()]);
+    run.write("identifier,tags\n").await;
+    run.write(&rows_csv(1..=10)).await;
+    wait_until("10 rows tagged", || (1..=10).all(|id| tagged(&fake, id))).await;
+    // The next ten calls get no answer for ten minutes.
+    fake.fail_next(10, Fault::Delay(Duration::from_secs(600)));
+    run.write(&rows_csv(11..=20)).await;
+    wait_until("20 requests", || fake.request_count() == 20).await;
+
+    run.signal(libc::SIGTERM);
+    run.wait_for_stderr("SIGTERM: reading stopped").await;
+    run.signal(libc::SIGINT);
+    let out = run.output().await;
+
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("20 rows in") && out.stdout.contains("10 tagged, 10 failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("10 interrupted"), "{}", out.stdout);
+    let kept: Vec<serde_json::Value> = std::fs::read_to_string(&failed)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let lines: Vec<u64> = kept
+        .iter()
+        .map(|row| row["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, (12..=21).collect::<Vec<_>>());
+    assert!(
+        out.stderr.contains(&format!("--file {}", failed.display()))
+            && out.stderr.contains("--from-line 22"),
+        "{}",
+        out.stderr
+    );
+
+    let resumed = aelyst(
+        &fake,
+        &["tags", "add", "--file", failed.to_str().unwrap()],
+        None,
+    )
+    .await;
+
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!((1..=20).all(|id| tagged(&fake, id)));
+}
+
+#[tokio::test]
+async fn a_killed_run_leaves_every_failed_row_in_the_partial_file_and_the_old_file_whole() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let scratch = Scratch::new("killed");
+    let failed = scratch.file("failed.csv", "an older run's failed rows\n");
+    let partial = partial_of(&failed);
+    let mut run = Running::start(&fake, &["--failed", failed.to_str().unwrap()]);
+    run.write("email,tags\nann@example.com,vip\nnot-an-email,vip\n,orphan\n\"stray,vip\n")
+        .await;
+    wait_until("3 failed rows on disk", || {
+        std::fs::read_to_string(&partial).is_ok_and(|text| text.lines().count() == 4)
+    })
+    .await;
+
+    run.signal(libc::SIGKILL);
+    let out = run.output().await;
+
+    assert_eq!(out.code, -1, "killed");
+    assert_eq!(
+        std::fs::read_to_string(&failed).unwrap(),
+        "an older run's failed rows\n"
+    );
+    let rows = failed_rows(&partial);
+    assert_eq!(
+        rows.iter().map(|(line, _, _)| *line).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+    // The partial file is input as it stands, and a run that would overwrite it refuses.
+    let requests = fake.request_count();
+    let again = add_file(&fake, &partial, &failed, &[]).await;
+    again.assert_fails(2, "failed.csv.partial");
+    let retried = aelyst(
+        &fake,
+        &[
+            "tags",
+            "add",
+            "--file",
+            partial.to_str().unwrap(),
+            "--dry-run",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(retried.code, 1, "{}", retried.stderr);
+    assert!(retried.stdout.contains("3 rows in"), "{}", retried.stdout);
+    assert_eq!(fake.request_count(), requests);
+}
+
+#[tokio::test]
+async fn a_failed_file_that_is_the_input_is_refused_before_anything_is_sent() {
+    let fake = FakeServer::start().await.unwrap();
+    let scratch = Scratch::new("same-file");
+    let text = format!("identifier,tags\n{}", rows_csv(1..=20));
+    let input = scratch.file("big.csv", &text);
+    let link = scratch.path("link.csv");
+    std::fs::hard_link(&input, &link).unwrap();
+
+    let same_name = add_file(&fake, &input, &input, &[]).await;
+    let hard_link = add_file(&fake, &input, &link, &[]).await;
+    let mut redirected = Command::new(env!("CARGO_BIN_EXE_aelyst"));
+    redirected
+        .args([
+            "tags",
+            "add",
+            "--file",
+            "-",
+            "--failed",
+            link.to_str().unwrap(),
+        ])
+        .env("AELYST_API_TOKEN", fake.token())
+        .env("AELYST_BASE_URL", fake.base_url())
+        .stdin(std::fs::File::open(&input).unwrap());
+    let redirected = redirected.output().await.unwrap();
+
+    same_name.assert_fails(2, "which is the input file");
+    hard_link.assert_fails(2, "which is the input file");
+    assert_eq!(redirected.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
+    assert!(!partial_of(&input).exists());
+    assert_eq!(fake.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_stray_quote_costs_one_row_and_keeps_its_text() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let scratch = Scratch::new("stray-quote");
+    let mut text = String::from("email,tags\n");
+    for n in 1..=1000 {
+        if n == 4 {
+            text.push_str("\"u4@example.com,vip\n");
+        } else {
+            text.push_str(&format!("u{n}@example.com,vip\n"));
+        }
+    }
+    let input = scratch.file("contacts.csv", &text);
+    let failed = scratch.path("failed.csv");
+
+    let out = add_file(&fake, &input, &failed, &[]).await;
+
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("1000 rows") && out.stdout.contains("999 tagged, 1 failed"),
+        "{}",
+        out.stdout
+    );
+    let mut reader = csv::Reader::from_path(&failed).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][2], "5");
+    assert_eq!(&rows[0][4], "\"u4@example.com,vip", "the raw text is kept");
+    assert!(rows[0][3].contains("quote"), "{:?}", &rows[0]);
+}
+
+#[tokio::test]
+async fn unreadable_json_lines_cost_one_row_each_and_a_byte_order_mark_none() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let scratch = Scratch::new("jsonl");
+    let mut text = b"\xEF\xBB\xBF".to_vec();
+    for id in 1..=11 {
+        match id {
+            6 => text.extend(b"{\"id\": 6, \"tags\": [\"\xFF\"]}\n"),
+            8 => text.extend(b"{\"id\": \"8\", \"tags\": [\"x\"]}\n"),
+            _ => text.extend(format!("{{\"id\": {id}, \"tags\": [\"row-{id}\"]}}\n").bytes()),
+        }
+    }
+    let input = scratch.path("contacts.jsonl");
+    std::fs::write(&input, text).unwrap();
+    let failed = scratch.path("failed.jsonl");
+
+    let out = add_file(&fake, &input, &failed, &[]).await;
+
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.contains("9 tagged, 2 failed"), "{}", out.stdout);
+    let kept: Vec<serde_json::Value> = std::fs::read_to_string(&failed)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[0]["line"], 6);
+    assert!(kept[0]["error"].as_str().unwrap().contains("UTF-8"));
+    assert_eq!(kept[0]["raw"], "{\"id\": 6, \"tags\": [\"\u{FFFD}\"]}");
+    assert_eq!(kept[1]["line"], 8);
+    assert_eq!(kept[1]["raw"], "{\"id\": \"8\", \"tags\": [\"x\"]}");
+    assert!(
+        (1..=11)
+            .filter(|id| ![6, 8].contains(id))
+            .all(|id| tagged(&fake, id))
+    );
+}
+
+#[tokio::test]
+async fn closed_stdout_and_stderr_neither_crash_the_run_nor_lose_a_row() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let scratch = Scratch::new("closed-pipes");
+    let rows: String = (1..=400)
+        .map(|id| match id % 2 {
+            0 => format!("id:{id},row-{id}\n"),
+            _ => format!("id:x{id},row-{id}\n"),
+        })
+        .collect();
+    let input = scratch.file("half-invalid.csv", &format!("identifier,tags\n{rows}"));
+    let failed = scratch.path("failed.csv");
+
+    for with_failed in [true, false] {
+        let mut args = vec!["tags", "add", "--file", input.to_str().unwrap()];
+        if with_failed {
+            args.extend(["--failed", failed.to_str().unwrap()]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aelyst"))
+            .args(&args)
+            .env("AELYST_API_TOKEN", fake.token())
+            .env("AELYST_BASE_URL", fake.base_url())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Nobody reads either: every write to them fails.
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+
+        assert_eq!(status.code(), Some(1), "with --failed: {with_failed}");
+    }
+    assert_eq!(failed_rows(&failed).len(), 200);
+    assert!((2..=400).step_by(2).all(|id| tagged(&fake, id)));
+}
+
+/// Tags no single-character separator or trimming rule survives.
+fn awkward_tags(rng: &mut fastrand::Rng) -> Vec<String> {
+    const PIECES: [&str; 16] = [
+        ";",
+        " ",
+        "%",
+        "\"",
+        "'",
+        ",",
+        "[",
+        "]",
+        "\\",
+        "{",
+        "a",
+        "Z",
+        "é",
+        "☕",
+        "\u{1F600}",
+        "0",
+    ];
+    let mut tags: Vec<String> = Vec::new();
+    while tags.len() < rng.usize(1..=4) {
+        let tag: String = (0..rng.usize(1..=6))
+            .map(|_| PIECES[rng.usize(..PIECES.len())])
+            .collect();
+        if !tag.trim().is_empty() && !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    tags
+}
+
+#[tokio::test]
+async fn failed_rows_read_back_as_the_same_contacts_with_the_same_tags() {
+    let mut rng = fastrand::Rng::with_seed(12);
+    let extra = "100%;off";
+    let rows: Vec<(u64, Vec<String>)> = (1..=300).map(|id| (id, awkward_tags(&mut rng))).collect();
+    let jsonl: String = rows
+        .iter()
+        .map(|(id, tags)| format!("{}\n", serde_json::json!({ "id": id, "tags": tags })))
+        .collect();
+
+    for failed_name in ["failed.csv", "failed.jsonl"] {
+        let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+        let scratch = Scratch::new("round-trip");
+        let input = scratch.file("contacts.jsonl", &jsonl);
+        let failed = scratch.path(failed_name);
+        // A token the API refuses: every row ends in the failed file, untouched by the API.
+        let refused =
+            with_wrong_token(&fake, &add_file_args(&input, &failed, &["--tag", extra])).await;
+        assert_eq!(refused.code, 3, "{}", refused.stderr);
+
+        let again = aelyst(
+            &fake,
+            &["tags", "add", "--file", failed.to_str().unwrap()],
+            None,
+        )
+        .await;
+
+        assert_eq!(again.code, 0, "{failed_name}: {}", again.stderr);
+        for (id, tags) in &rows {
+            let mut expected = tags.clone();
+            expected.push(extra.to_owned());
+            assert_eq!(
+                fake.tags_of(&Identifier::id(*id)).unwrap(),
+                expected,
+                "{failed_name}, contact {id}"
+            );
+        }
+    }
 }

@@ -1,92 +1,198 @@
-//! Rows that were not tagged: written to `--failed` (or standard error) with their line and
-//! reason, and counted by reason for the summary.
+//! The failed file: the rows not tagged, written as they fail so that a crash loses none.
+//!
+//! Rows are appended and flushed to `FILE.partial`, which is valid input as it stands, and
+//! renamed to `FILE` when the run ends. An existing `FILE` is replaced only then, whole; an
+//! existing `FILE.partial` (a run cut short) is never touched: the run refuses to start.
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::Path;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
-use aelyst::Error;
+use serde::Serialize;
 
-/// The failed rows of a run. The file it writes is itself valid input: re-running with it
-/// retries exactly those rows.
-pub struct Failures {
-    writer: Option<csv::Writer<File>>,
-    by_reason: BTreeMap<&'static str, u64>,
-    count: u64,
-}
+use crate::input::Format;
+use crate::tag_list;
 
-impl Failures {
-    /// Failures written to `path`, or to standard error when there is none.
-    pub fn create(path: Option<&Path>) -> Result<Self, String> {
-        let writer = match path {
-            Some(path) => {
-                let mut writer = csv::Writer::from_path(path)
-                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-                writer
-                    .write_record(["identifier", "tags", "line", "error"])
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                Some(writer)
-            }
-            None => None,
-        };
-        Ok(Self {
-            writer,
-            by_reason: BTreeMap::new(),
-            count: 0,
-        })
-    }
-
-    pub fn record(
-        &mut self,
+/// A row not tagged, as the failed file keeps it.
+pub enum FailedRow<'a> {
+    Contact {
         line: u64,
-        identifier: &str,
-        tags: &[String],
-        reason: &'static str,
-        message: &str,
-    ) {
-        self.count += 1;
-        *self.by_reason.entry(reason).or_default() += 1;
-        let tags = tags.join(";");
-        match &mut self.writer {
-            Some(writer) => {
-                let line = line.to_string();
-                if let Err(err) = writer.write_record([identifier, &tags, &line, message]) {
-                    eprintln!("aelyst: cannot write a failed row (line {line}: {message}): {err}");
+        identifier: &'a str,
+        tags: &'a [String],
+        error: &'a str,
+    },
+    /// A line that could not be read: its text is kept, to be fixed by hand.
+    Unreadable {
+        line: u64,
+        raw: &'a str,
+        error: &'a str,
+    },
+}
+
+/// Why a failed file cannot be started. Nothing is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(
+        "{partial} exists: a run writing {file} was cut short; use it as input (--file {partial}) or remove it",
+        partial = .0.display(),
+        file = .1.display()
+    )]
+    PartialExists(PathBuf, PathBuf),
+    #[error("cannot create {}", .0.display())]
+    Create(PathBuf, #[source] io::Error),
+}
+
+/// An open failed file.
+pub struct FailedFile {
+    path: PathBuf,
+    partial: PathBuf,
+    file: File,
+    format: Format,
+    /// One row's bytes, reused.
+    buffer: Vec<u8>,
+}
+
+impl FailedFile {
+    /// `FILE.partial` for `path`, in the format its name suggests.
+    pub fn partial_path(path: &Path) -> PathBuf {
+        let mut name = OsString::from(path.as_os_str());
+        name.push(".partial");
+        PathBuf::from(name)
+    }
+
+    /// Starts `FILE.partial` for `path`, with its header.
+    ///
+    /// # Errors
+    ///
+    /// `FILE.partial` already exists, or cannot be created or written.
+    pub fn create(path: &Path) -> Result<Self, CreateError> {
+        let partial = Self::partial_path(path);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .map_err(|err| match err.kind() {
+                io::ErrorKind::AlreadyExists => {
+                    CreateError::PartialExists(partial.clone(), path.to_owned())
                 }
-            }
-            None => eprintln!("line {line}: {identifier}: {message}"),
+                _ => CreateError::Create(partial.clone(), err),
+            })?;
+        let format = Format::guess(&path.to_string_lossy());
+        let mut failed = Self {
+            path: path.to_owned(),
+            partial,
+            file,
+            format,
+            buffer: Vec::new(),
+        };
+        if format == Format::Csv {
+            failed
+                .file
+                .write_all(b"identifier,tags,line,error,raw\n")
+                .map_err(|err| CreateError::Create(failed.partial.clone(), err))?;
         }
+        Ok(failed)
     }
 
-    pub fn count(&self) -> u64 {
-        self.count
+    pub fn partial(&self) -> &Path {
+        &self.partial
     }
 
-    pub fn by_reason(&self) -> &BTreeMap<&'static str, u64> {
-        &self.by_reason
-    }
-
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.writer {
-            Some(writer) => writer.flush(),
-            None => Ok(()),
+    /// Appends one row, in one write: once this returns, a crash does not lose it.
+    ///
+    /// # Errors
+    ///
+    /// The row could not be written (a full disk).
+    pub fn write(&mut self, row: &FailedRow<'_>) -> io::Result<()> {
+        self.buffer.clear();
+        match self.format {
+            Format::Csv => write_csv(&mut self.buffer, row)?,
+            Format::Jsonl => write_json(&mut self.buffer, row)?,
         }
+        self.file.write_all(&self.buffer)
+    }
+
+    /// Makes the rows durable and renames `FILE.partial` to `FILE`.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be synced or renamed; `FILE.partial` is then left as it is.
+    pub fn finish(self) -> io::Result<PathBuf> {
+        self.file.sync_all()?;
+        std::fs::rename(&self.partial, &self.path)?;
+        Ok(self.path)
     }
 }
 
-/// A short name for why a row failed, for the summary.
-pub fn reason(err: &Error) -> &'static str {
-    match err {
-        Error::BadRequest(_) => "bad request (400)",
-        Error::Unauthorized(_) => "unauthorized (401)",
-        Error::RateLimited(_) => "rate limited (429)",
-        Error::Queued(_) => "still queued (449)",
-        Error::Server(_) => "server error (5xx)",
-        Error::UnexpectedStatus(_) => "unexpected status",
-        Error::Transport(_) => "connection failed",
-        Error::Timeout(_) => "timed out",
-        Error::Decode(_) => "undecodable response",
-        Error::InvalidInput(_) => "invalid row",
-        _ => "other error",
+fn write_csv(out: &mut Vec<u8>, row: &FailedRow<'_>) -> io::Result<()> {
+    let mut writer = csv::WriterBuilder::new().from_writer(out);
+    // A line break in a cell would make two lines of one row: messages have theirs replaced,
+    // tags go as JSON, and an identifier holding one is kept as raw text instead.
+    let one_line = |text: &str| text.replace(['\r', '\n'], " ");
+    match row {
+        FailedRow::Contact {
+            line,
+            identifier,
+            tags,
+            error,
+        } if !identifier.contains(['\r', '\n']) => writer.write_record([
+            *identifier,
+            &tag_list::write(tags),
+            &line.to_string(),
+            &one_line(error),
+            "",
+        ])?,
+        FailedRow::Contact {
+            line,
+            identifier,
+            tags,
+            error,
+        } => {
+            let raw = serde_json::json!({ "identifier": identifier, "tags": tags }).to_string();
+            writer.write_record(["", "", &line.to_string(), &one_line(error), &raw])?
+        }
+        FailedRow::Unreadable { line, raw, error } => {
+            writer.write_record(["", "", &line.to_string(), &one_line(error), &one_line(raw)])?
+        }
     }
+    writer.flush()
+}
+
+fn write_json(out: &mut Vec<u8>, row: &FailedRow<'_>) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Json<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        identifier: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tags: Option<&'a [String]>,
+        line: u64,
+        error: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        raw: Option<&'a str>,
+    }
+    let json = match row {
+        FailedRow::Contact {
+            line,
+            identifier,
+            tags,
+            error,
+        } => Json {
+            identifier: Some(identifier),
+            tags: Some(tags),
+            line: *line,
+            error,
+            raw: None,
+        },
+        FailedRow::Unreadable { line, raw, error } => Json {
+            identifier: None,
+            tags: None,
+            line: *line,
+            error,
+            raw: Some(raw),
+        },
+    };
+    serde_json::to_writer(&mut *out, &json)?;
+    out.push(b'\n');
+    Ok(())
 }

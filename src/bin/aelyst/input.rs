@@ -1,11 +1,22 @@
 //! Reading the rows to tag: CSV with a header, or JSON Lines, from a file or standard input.
+//!
+//! A row is one physical line. No identifier or tag can hold a line break, so a quoted CSV
+//! field never needs one, and reading line by line means one bad line costs one row: a stray
+//! quote cannot swallow the rest of the file, and invalid UTF-8 spoils only its own line.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::Path;
 
-use aelyst::Identifier;
 use serde::Deserialize;
+
+use crate::tag_list;
+
+/// The longest line read as a row. A longer one is a failed row holding its first KiB: no
+/// contact needs more, and it bounds the memory each row takes.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// How much of a line too long to read is kept in the failed file.
+const KEPT_OF_LONG_LINE: usize = 1024;
 
 /// The input formats `--format` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,192 +40,340 @@ impl Format {
     }
 }
 
-/// One input row, read but not yet checked.
+/// One row: its line, from 1, and what the line holds.
 #[derive(Debug)]
 pub struct Row {
-    /// The line it starts on, from 1.
     pub line: u64,
-    /// The identifier as written (`id:1`, or built from an `id`/`email`/`phone` column).
-    pub identifier: String,
-    pub tags: Vec<String>,
-    /// Why the row cannot be sent, if it cannot.
-    pub problem: Option<String>,
+    pub content: Content,
 }
 
-impl Row {
-    /// The row's identifier, or why the row cannot be sent. The tags themselves are checked
-    /// by the bulk run (or by `--dry-run`), which names a bad one.
-    pub fn identifier(&self) -> Result<Identifier, String> {
-        if let Some(problem) = &self.problem {
-            return Err(problem.clone());
-        }
-        let identifier: Identifier = self.identifier.parse().map_err(|e| format!("{e}"))?;
-        if self.tags.is_empty() {
-            return Err("no tags: the row has none and no --tag was given".into());
-        }
-        Ok(identifier)
-    }
+#[derive(Debug, PartialEq)]
+pub enum Content {
+    /// A contact and its tags, as written: not checked yet.
+    Contact {
+        identifier: String,
+        tags: Vec<String>,
+    },
+    /// A line that is not a row, kept as text (invalid UTF-8 shown as U+FFFD) so that it can
+    /// be fixed in the failed file. A failed file's row with a `raw` value reads back as this.
+    Unreadable { raw: String, reason: String },
 }
 
-/// An input that cannot be read at all: the run stops before sending anything.
-#[derive(Debug)]
-pub struct InputError(pub String);
+/// An input that fails before its first row: nothing is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read the csv header")]
+    Header(#[source] io::Error),
+    #[error("the csv header is not valid: {0}")]
+    BadHeader(String),
+    #[error(
+        "the csv header has no identifier column: expected `identifier`, or `id`, `email` or `phone`; found {0:?}"
+    )]
+    NoIdentifierColumn(Vec<String>),
+}
+
+/// The input itself failed mid-way (a disk error, not a bad line): the rows from `line` on
+/// were not read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the input from line {line}")]
+pub struct ReadError {
+    pub line: u64,
+    #[source]
+    pub source: io::Error,
+}
 
 /// An opened input whose header (for CSV) has been read and checked, so that a wrong file
 /// fails before anything is sent.
-pub enum Source {
-    Csv {
-        reader: csv::Reader<Box<dyn Read + Send>>,
-        columns: Columns,
-        tags: Option<usize>,
-    },
-    Jsonl(Box<dyn Read + Send>),
+pub struct Input {
+    lines: Lines,
+    format: Parser,
+    from_line: u64,
 }
 
-/// Opens `path` (`-` for standard input) and checks its header.
-pub fn open(path: &str, format: Format) -> Result<Source, InputError> {
+enum Parser {
+    Csv(Header),
+    Jsonl,
+}
+
+/// Opens `path` (`-` for standard input) and, for CSV, reads and checks its header.
+///
+/// # Errors
+///
+/// The file cannot be opened, or its CSV header cannot be read or names no identifier column.
+pub fn open(path: &str, format: Format, from_line: u64) -> Result<Input, OpenError> {
     let input: Box<dyn Read + Send> = if path == "-" {
         Box::new(io::stdin())
     } else {
-        File::open(Path::new(path))
-            .map(|file| Box::new(file) as Box<dyn Read + Send>)
-            .map_err(|e| InputError(format!("cannot open {path}: {e}")))?
+        let file = File::open(path).map_err(|source| OpenError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Box::new(file)
     };
-    match format {
-        Format::Csv => open_csv(input),
-        Format::Jsonl => Ok(Source::Jsonl(input)),
-    }
+    let mut lines = Lines::new(input);
+    let format = match format {
+        Format::Jsonl => Parser::Jsonl,
+        Format::Csv => Parser::Csv(Header::read(&mut lines)?),
+    };
+    Ok(Input {
+        lines,
+        format,
+        from_line,
+    })
 }
 
-impl Source {
-    /// Reads rows one at a time, handing each to `row`; stops early when `row` returns false.
-    pub fn read(self, mut row: impl FnMut(Row) -> bool) -> Result<(), InputError> {
-        match self {
-            Source::Csv {
-                reader,
-                columns,
-                tags,
-            } => read_csv(reader, &columns, tags, &mut row),
-            Source::Jsonl(input) => read_jsonl(input, &mut row),
+impl Input {
+    /// The next row, past blank lines and those before `--from-line`; `None` at the end.
+    pub fn next_row(&mut self) -> Option<Result<Row, ReadError>> {
+        loop {
+            let line = match self.lines.next() {
+                Ok(Some(line)) => line,
+                Ok(None) => return None,
+                Err(source) => {
+                    let line = self.lines.number + 1;
+                    return Some(Err(ReadError { line, source }));
+                }
+            };
+            if line.number < self.from_line || line.bytes.trim_ascii().is_empty() {
+                continue;
+            }
+            let content = match line.text() {
+                Err(unreadable) => unreadable,
+                Ok(text) => match &self.format {
+                    Parser::Csv(header) => header.row(text),
+                    Parser::Jsonl => json_row(text),
+                },
+            };
+            return Some(Ok(Row {
+                line: line.number,
+                content,
+            }));
         }
     }
 }
 
+impl Iterator for Input {
+    type Item = Result<Row, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_row()
+    }
+}
+
+/// Physical lines, each at most [`MAX_LINE`] bytes read into memory.
+struct Lines {
+    reader: BufReader<Box<dyn Read + Send>>,
+    buffer: Vec<u8>,
+    /// The number of the last line read.
+    number: u64,
+}
+
+struct Line<'a> {
+    number: u64,
+    bytes: &'a [u8],
+    too_long: bool,
+}
+
+impl Lines {
+    fn new(input: Box<dyn Read + Send>) -> Self {
+        Self {
+            reader: BufReader::with_capacity(64 * 1024, input),
+            buffer: Vec::new(),
+            number: 0,
+        }
+    }
+
+    fn next(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.buffer.clear();
+        let limit = MAX_LINE as u64 + 1;
+        let read = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.buffer)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        let mut too_long = false;
+        if self.buffer.last() == Some(&b'\n') {
+            self.buffer.pop();
+        } else if self.buffer.len() > MAX_LINE {
+            too_long = true;
+            self.buffer.truncate(KEPT_OF_LONG_LINE);
+            self.skip_line()?;
+        }
+        if self.buffer.last() == Some(&b'\r') {
+            self.buffer.pop();
+        }
+        let mut bytes = &self.buffer[..];
+        if self.number == 1 {
+            // A byte order mark, as spreadsheet exports write, is not part of the first field.
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        Ok(Some(Line {
+            number: self.number,
+            bytes,
+            too_long,
+        }))
+    }
+
+    /// Reads past the rest of a line too long to keep.
+    fn skip_line(&mut self) -> io::Result<()> {
+        loop {
+            let available = self.reader.fill_buf()?;
+            if available.is_empty() {
+                return Ok(());
+            }
+            if let Some(end) = available.iter().position(|&b| b == b'\n') {
+                self.reader.consume(end + 1);
+                return Ok(());
+            }
+            let len = available.len();
+            self.reader.consume(len);
+        }
+    }
+}
+
+impl Line<'_> {
+    /// The line as text, or the failed row it makes.
+    fn text(&self) -> Result<&str, Content> {
+        let unreadable = |reason: String| Content::Unreadable {
+            raw: String::from_utf8_lossy(self.bytes).into_owned(),
+            reason,
+        };
+        if self.too_long {
+            return Err(unreadable(format!(
+                "the line is longer than {} KiB (only its start is kept)",
+                MAX_LINE / 1024
+            )));
+        }
+        std::str::from_utf8(self.bytes).map_err(|err| {
+            unreadable(format!(
+                "not valid UTF-8 (at byte {})",
+                err.valid_up_to() + 1
+            ))
+        })
+    }
+}
+
+/// Where a CSV row's fields are.
+struct Header {
+    identifier: Columns,
+    tags: Option<usize>,
+    /// A failed file's columns: a row with `raw` set is one that could not be read.
+    raw: Option<usize>,
+    error: Option<usize>,
+}
+
 /// Where a CSV row's identifier comes from.
-pub enum Columns {
+enum Columns {
     Identifier(usize),
     /// `id`, `email` and `phone` columns; the first non-empty one wins.
     Kinds(Vec<(&'static str, usize)>),
 }
 
-fn open_csv(input: Box<dyn Read + Send>) -> Result<Source, InputError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let header = reader
-        .headers()
-        .map_err(|e| InputError(format!("cannot read the csv header: {e}")))?
-        .clone();
-    let find = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
-    let columns = match find("identifier") {
-        Some(column) => Columns::Identifier(column),
-        None => {
-            let kinds: Vec<_> = ["id", "email", "phone"]
-                .into_iter()
-                .filter_map(|kind| find(kind).map(|column| (kind, column)))
-                .collect();
-            if kinds.is_empty() {
-                let found: Vec<&str> = header.iter().collect();
-                return Err(InputError(format!(
-                    "the csv header has no identifier column: expected `identifier`, or `id`, `email` or `phone`; found {found:?}"
-                )));
+impl Header {
+    fn read(lines: &mut Lines) -> Result<Header, OpenError> {
+        let line = lines.next().map_err(OpenError::Header)?;
+        let text = match &line {
+            None => "",
+            Some(line) => line
+                .text()
+                .map_err(|_| OpenError::BadHeader("not valid UTF-8".into()))?,
+        };
+        let names = fields(text).map_err(OpenError::BadHeader)?;
+        let find = |name: &str| names.iter().position(|h| h.eq_ignore_ascii_case(name));
+        let identifier = match find("identifier") {
+            Some(column) => Columns::Identifier(column),
+            None => {
+                let kinds: Vec<_> = ["id", "email", "phone"]
+                    .into_iter()
+                    .filter_map(|kind| find(kind).map(|column| (kind, column)))
+                    .collect();
+                if kinds.is_empty() {
+                    return Err(OpenError::NoIdentifierColumn(names));
+                }
+                Columns::Kinds(kinds)
             }
-            Columns::Kinds(kinds)
-        }
-    };
-    let tags = find("tags");
-    Ok(Source::Csv {
-        reader,
-        columns,
-        tags,
-    })
-}
+        };
+        Ok(Header {
+            identifier,
+            tags: find("tags"),
+            raw: find("raw"),
+            error: find("error"),
+        })
+    }
 
-fn read_csv(
-    mut reader: csv::Reader<Box<dyn Read + Send>>,
-    columns: &Columns,
-    tags_column: Option<usize>,
-    row: &mut dyn FnMut(Row) -> bool,
-) -> Result<(), InputError> {
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line());
-                let tags = tags_column
-                    .and_then(|column| record.get(column))
-                    .map(split_tags)
-                    .unwrap_or_default();
-                let (identifier, problem) = match columns {
-                    Columns::Identifier(column) => {
-                        (record.get(*column).unwrap_or("").trim().to_owned(), None)
-                    }
-                    Columns::Kinds(kinds) => kinds
-                        .iter()
-                        .find_map(|(kind, column)| {
-                            let value = record.get(*column)?.trim();
-                            (!value.is_empty()).then(|| (format!("{kind}:{value}"), None))
-                        })
-                        .unwrap_or_else(|| {
-                            (
-                                String::new(),
-                                Some("no identifier: id, email and phone are all empty".to_owned()),
-                            )
-                        }),
+    fn row(&self, text: &str) -> Content {
+        let fields = match fields(text) {
+            Ok(fields) => fields,
+            Err(reason) => {
+                return Content::Unreadable {
+                    raw: text.to_owned(),
+                    reason,
                 };
-                if !row(Row {
-                    line,
-                    identifier,
-                    tags,
-                    problem,
-                }) {
-                    return Ok(());
-                }
             }
-            Err(err) => {
-                // A row the CSV reader cannot make sense of (bad UTF-8, unbalanced quotes) is
-                // a failed row, not the end of the run.
-                let problem = Some(format!("malformed csv: {err}"));
-                if !row(Row {
-                    line: line.max(1),
-                    identifier: String::new(),
-                    tags: Vec::new(),
-                    problem,
-                }) {
-                    return Ok(());
-                }
-                if matches!(err.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(InputError(format!("cannot read the input: {err}")));
-                }
-            }
+        };
+        let get = |column: Option<usize>| column.and_then(|c| fields.get(c)).map(String::as_str);
+        if let Some(raw) = get(self.raw).filter(|raw| !raw.is_empty()) {
+            return unreadable_again(raw, get(self.error));
+        }
+        let identifier = match &self.identifier {
+            Columns::Identifier(column) => get(Some(*column)).unwrap_or("").to_owned(),
+            Columns::Kinds(kinds) => kinds
+                .iter()
+                .find_map(|(kind, column)| {
+                    let value = get(Some(*column))?;
+                    (!value.is_empty()).then(|| format!("{kind}:{value}"))
+                })
+                .unwrap_or_default(),
+        };
+        Content::Contact {
+            identifier,
+            tags: get(self.tags).map(tag_list::read).unwrap_or_default(),
         }
     }
 }
 
+/// The fields of one CSV line, trimmed.
+fn fields(text: &str) -> Result<Vec<String>, String> {
+    // Quotes come in pairs in a CSV line (`""` inside a quoted field): an odd count is a
+    // field left open, which would otherwise run on into the next lines.
+    if text.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
+        return Err("malformed csv: a quote is not closed on its line".into());
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let record = match records.next() {
+        Some(Ok(record)) => record,
+        Some(Err(err)) => return Err(format!("malformed csv: {err}")),
+        None => csv::StringRecord::new(),
+    };
+    if records.next().is_some() {
+        return Err("malformed csv: a carriage return splits the line".into());
+    }
+    Ok(record.iter().map(|field| field.trim().to_owned()).collect())
+}
+
 /// A JSON Lines row: an `identifier`, or one of `id`, `email`, `phone`; `tags` as a list or a
-/// `;`-separated string.
+/// `;`-separated string. `raw` and `error` are a failed file's.
 #[derive(Deserialize)]
 struct JsonRow {
     identifier: Option<String>,
     id: Option<u64>,
     email: Option<String>,
     phone: Option<String>,
-    #[serde(default)]
     tags: Option<JsonTags>,
+    raw: Option<String>,
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -224,78 +383,162 @@ enum JsonTags {
     Text(String),
 }
 
-fn read_jsonl(
-    input: Box<dyn Read + Send>,
-    row: &mut dyn FnMut(Row) -> bool,
-) -> Result<(), InputError> {
-    let reader = BufReader::new(input);
-    for (index, text) in reader.lines().enumerate() {
-        let line = index as u64 + 1;
-        let text = text.map_err(|e| InputError(format!("cannot read line {line}: {e}")))?;
-        if text.trim().is_empty() {
-            continue;
+fn json_row(text: &str) -> Content {
+    let row = match serde_json::from_str::<JsonRow>(text) {
+        Ok(row) => row,
+        Err(err) => {
+            return Content::Unreadable {
+                raw: text.to_owned(),
+                reason: format!("malformed json: {err}"),
+            };
         }
-        let parsed = match serde_json::from_str::<JsonRow>(&text) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                let problem = Some(format!("malformed json: {err}"));
-                if !row(Row {
-                    line,
-                    identifier: String::new(),
-                    tags: Vec::new(),
-                    problem,
-                }) {
-                    return Ok(());
-                }
-                continue;
-            }
-        };
-        let identifier = parsed
-            .identifier
-            .or(parsed.id.map(|id| format!("id:{id}")))
-            .or(parsed.email.map(|email| format!("email:{email}")))
-            .or(parsed.phone.map(|phone| format!("phone:{phone}")));
-        let tags = match parsed.tags {
-            Some(JsonTags::List(tags)) => tags,
-            Some(JsonTags::Text(text)) => split_tags(&text),
-            None => Vec::new(),
-        };
-        let problem = identifier
-            .is_none()
-            .then(|| "no identifier: expected identifier, id, email or phone".to_owned());
-        if !row(Row {
-            line,
-            identifier: identifier.unwrap_or_default(),
-            tags,
-            problem,
-        }) {
-            return Ok(());
-        }
+    };
+    if let Some(raw) = row.raw.as_deref().filter(|raw| !raw.is_empty()) {
+        return unreadable_again(raw, row.error.as_deref());
     }
-    Ok(())
+    let identifier = row
+        .identifier
+        .or(row.id.map(|id| format!("id:{id}")))
+        .or(row.email.map(|email| format!("email:{email}")))
+        .or(row.phone.map(|phone| format!("phone:{phone}")))
+        .unwrap_or_default();
+    let tags = match row.tags {
+        Some(JsonTags::List(tags)) => tags,
+        Some(JsonTags::Text(text)) => tag_list::split(&text),
+        None => Vec::new(),
+    };
+    Content::Contact { identifier, tags }
 }
 
-/// `vip; lead;` is `["vip", "lead"]`.
-pub fn split_tags(text: &str) -> Vec<String> {
-    text.split(';')
-        .map(str::trim)
-        .filter(|tag| !tag.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// A failed file's row that could not be read the first time: it stays failed, with its
+/// reason, until someone fills in its identifier and tags and empties `raw`.
+fn unreadable_again(raw: &str, error: Option<&str>) -> Content {
+    Content::Unreadable {
+        raw: raw.to_owned(),
+        reason: error
+            .filter(|error| !error.is_empty())
+            .unwrap_or("unreadable row: fill in identifier and tags, then empty raw")
+            .to_owned(),
+    }
 }
 
-/// Counts the data rows of a file, for a progress bar's total; `None` for standard input.
-pub fn count_rows(path: &str, format: Format) -> Option<u64> {
+/// Counts the rows of a file from `from_line`, for a progress bar's total; `None` for
+/// standard input.
+pub fn count_rows(path: &str, format: Format, from_line: u64) -> Option<u64> {
     if path == "-" {
         return None;
     }
     let file = BufReader::new(File::open(path).ok()?);
-    let lines = file
+    let first_row = match format {
+        Format::Csv => from_line.max(2),
+        Format::Jsonl => from_line,
+    };
+    let count = file
         .split(b'\n')
-        .filter(|line| line.as_ref().is_ok_and(|l| !l.trim_ascii().is_empty()));
-    let count = lines.count() as u64;
-    Some(match format {
-        Format::Csv => count.saturating_sub(1),
-        Format::Jsonl => count,
-    })
+        .zip(1u64..)
+        .filter(|(line, number)| {
+            *number >= first_row && line.as_ref().is_ok_and(|l| !l.trim_ascii().is_empty())
+        })
+        .count();
+    Some(count as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(format: Format, text: &'static [u8]) -> Vec<(u64, Content)> {
+        let mut lines = Lines::new(Box::new(text));
+        let format = match format {
+            Format::Csv => Parser::Csv(Header::read(&mut lines).unwrap()),
+            Format::Jsonl => Parser::Jsonl,
+        };
+        let input = Input {
+            lines,
+            format,
+            from_line: 1,
+        };
+        input
+            .map(|row| row.unwrap())
+            .map(|r| (r.line, r.content))
+            .collect()
+    }
+
+    fn contact(identifier: &str, tags: &[&str]) -> Content {
+        Content::Contact {
+            identifier: identifier.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_stray_quote_costs_its_own_line_only() {
+        let read = rows(
+            Format::Csv,
+            b"email,tags\na@x.io,vip\n\"b@x.io,vip\nc@x.io,\"a;b\"\n",
+        );
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0], (2, contact("email:a@x.io", &["vip"])));
+        assert!(matches!(&read[1].1, Content::Unreadable { raw, .. } if raw == "\"b@x.io,vip"));
+        assert_eq!(read[2], (4, contact("email:c@x.io", &["a", "b"])));
+    }
+
+    #[test]
+    fn invalid_utf8_and_long_lines_are_rows_that_keep_their_text() {
+        let mut text =
+            b"{\"id\": 1, \"tags\": [\"a\"]}\n{\"id\": 2, \"tags\": [\"\xff\"]}\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        text.extend(b"\n{\"id\": 3, \"tags\": \"c\"}\n");
+        let text: &'static [u8] = Vec::leak(text);
+        let read = rows(Format::Jsonl, text);
+        assert_eq!(read.len(), 4);
+        assert!(
+            matches!(&read[1].1, Content::Unreadable { raw, reason } if raw.contains('\u{FFFD}') && reason.contains("UTF-8"))
+        );
+        assert!(
+            matches!(&read[2].1, Content::Unreadable { raw, .. } if raw.len() == KEPT_OF_LONG_LINE)
+        );
+        assert_eq!(read[3], (4, contact("id:3", &["c"])));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_crlf_are_not_part_of_the_row() {
+        let read = rows(
+            Format::Jsonl,
+            b"\xEF\xBB\xBF{\"id\": 1, \"tags\": [\"a\"]}\r\n",
+        );
+        assert_eq!(read, [(1, contact("id:1", &["a"]))]);
+        let read = rows(Format::Csv, b"\xEF\xBB\xBFidentifier,tags\r\nid:1,a\r\n");
+        assert_eq!(read, [(2, contact("id:1", &["a"]))]);
+    }
+
+    #[test]
+    fn wrong_json_types_are_an_unreadable_row() {
+        let read = rows(
+            Format::Jsonl,
+            b"{\"id\": \"1\", \"tags\": [\"a\"]}\n{\"tags\": 3}\n",
+        );
+        assert!(
+            read.iter()
+                .all(|(_, c)| matches!(c, Content::Unreadable { .. }))
+        );
+    }
+
+    #[test]
+    fn a_failed_rows_raw_text_reads_back_as_unreadable_with_its_reason() {
+        let read = rows(
+            Format::Csv,
+            b"identifier,tags,line,error,raw\n,,4,malformed csv: x,\"\"\"b,vip\"\n",
+        );
+        assert_eq!(
+            read,
+            [(
+                2,
+                Content::Unreadable {
+                    raw: "\"b,vip".into(),
+                    reason: "malformed csv: x".into()
+                }
+            )]
+        );
+    }
 }

@@ -1,0 +1,294 @@
+//! `aelyst tags add`: one contact, or every row of a file through one accounting path.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use aelyst::{Client, Error, Identifier, MAX_TAGS, RetryPolicy, Tags};
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc;
+
+use crate::args::{AddArgs, Cli};
+use crate::error::CliError;
+use crate::failed::FailedFile;
+use crate::input::{self, Format, Input, ReadError, Row};
+use crate::ledger::{Ledger, Stop};
+use crate::output::{say, warn};
+use crate::signals::Signals;
+use crate::summary;
+
+/// How long the calls in flight may finish after a first signal.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// How often a run without a progress bar prints where it is.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Rows read ahead of the calls: enough to keep them busy, few enough to keep memory flat.
+const READ_AHEAD: usize = 256;
+
+/// `aelyst tags add <identifier> <tag>...`
+pub async fn add_one(cli: &Cli, args: &AddArgs) -> Result<(), CliError> {
+    let identifier: Identifier = args
+        .identifier
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(CliError::Identifier)?;
+    let tags =
+        Tags::new(args.tags.iter().chain(&args.extra_tags).cloned()).map_err(CliError::Tags)?;
+    if tags.as_slice().len() > MAX_TAGS {
+        return Err(CliError::TooManyTags);
+    }
+    if args.dry_run {
+        say(&format!("valid: {identifier} {:?}", tags.as_slice()));
+        return Ok(());
+    }
+    let done = client(cli, args)?
+        .add_tags(&identifier, &tags)
+        .await
+        .map_err(|err| match err {
+            Error::Unauthorized(_) => CliError::Refused(err),
+            err => CliError::Api(err),
+        })?;
+    say(&done.contact_id().to_string());
+    Ok(())
+}
+
+type Shared = Arc<Mutex<Ledger>>;
+
+fn lock(ledger: &Shared) -> MutexGuard<'_, Ledger> {
+    ledger
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `aelyst tags add --file <file>`: returns the exit code.
+///
+/// Everything that can refuse the run (the input's header, the --failed file, the token) is
+/// checked before anything is sent, and the failed file is started last, so that a refused
+/// run leaves nothing behind.
+pub async fn add_file(cli: &Cli, args: &AddArgs, file: &str) -> Result<u8, CliError> {
+    let started = Instant::now();
+    let format = args.format.unwrap_or_else(|| Format::guess(file));
+    let input = input::open(file, format, args.from_line)?;
+    if let Some(failed) = &args.failed {
+        refuse_the_input(file, failed)?;
+    }
+    let client = match args.dry_run {
+        true => None,
+        false => Some(client(cli, args)?),
+    };
+    let signals = Signals::listen().map_err(CliError::Start)?;
+    let rows = read_on_a_thread(input)?;
+    let failed = args.failed.as_deref().map(FailedFile::create).transpose()?;
+    let progress = progress(args, file, format);
+    let ledger = Ledger::new(failed, progress, args.extra_tags.clone(), args.from_line);
+    let ledger = Arc::new(Mutex::new(ledger));
+
+    match client {
+        Some(client) => send(client, args, rows, &ledger, signals).await,
+        None => check(rows, &ledger, signals).await,
+    }
+    let closed = lock(&ledger).close();
+    Ok(summary::report(&closed, args, file, started.elapsed()))
+}
+
+/// Refuses a --failed that is the input (or its partial file is): the same file, whatever
+/// its name, a hard link or standard input redirected from it included.
+fn refuse_the_input(file: &str, failed: &Path) -> Result<(), CliError> {
+    let input = match file {
+        "-" => same_file::Handle::stdin(),
+        path => same_file::Handle::from_path(path),
+    };
+    let Ok(input) = input else {
+        return Ok(());
+    };
+    for path in [failed.to_owned(), FailedFile::partial_path(failed)] {
+        if same_file::Handle::from_path(&path).is_ok_and(|handle| handle == input) {
+            return Err(CliError::FailedIsInput(path));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the input on a thread of its own, so that a slow standard input never stalls the
+/// calls; the rows wait in a bounded channel. The thread ends at the end of the input, or
+/// when the run stops taking rows.
+fn read_on_a_thread(input: Input) -> Result<mpsc::Receiver<Result<Row, ReadError>>, CliError> {
+    let (rows, taken) = mpsc::channel(READ_AHEAD);
+    std::thread::Builder::new()
+        .name("aelyst-input".into())
+        .spawn(move || {
+            for read in input {
+                let broken = read.is_err();
+                if rows.blocking_send(read).is_err() || broken {
+                    break;
+                }
+            }
+        })
+        .map_err(CliError::Start)?;
+    Ok(taken)
+}
+
+/// Sends every row the ledger lets through, until the input ends or a signal stops it.
+async fn send(
+    client: Client,
+    args: &AddArgs,
+    mut rows: mpsc::Receiver<Result<Row, ReadError>>,
+    ledger: &Shared,
+    mut signals: Signals,
+) {
+    let taker = ledger.clone();
+    let input = futures_util::stream::poll_fn(move |cx| {
+        loop {
+            let mut ledger = lock(&taker);
+            if ledger.stopped() {
+                // Rows still waiting in the channel were not taken in: they are part of the
+                // input not read, from the ledger's next line on.
+                if let Err(mpsc::error::TryRecvError::Disconnected) = rows.try_recv() {
+                    ledger.input_done();
+                }
+                return Poll::Ready(None);
+            }
+            match rows.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    ledger.input_done();
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(read)) => {
+                    if let Some(row) = ledger.take(read) {
+                        return Poll::Ready(Some(row));
+                    }
+                }
+            }
+        }
+    });
+    let mut outcomes = client
+        .bulk_tagger()
+        .concurrency(args.concurrency.into())
+        .max_requeues(args.max_requeues)
+        .queued_delay(Duration::from_millis(args.queued_delay))
+        .run_keyed(input);
+    let mut ticks = progress_ticks();
+    let mut grace_ends: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            outcome = outcomes.next() => match outcome {
+                Some(outcome) => lock(ledger).finish(&outcome),
+                None => break,
+            },
+            signal = signals.next() => {
+                if grace_ends.is_some() {
+                    warn(&format!("aelyst: {}: stopping now", signal.name()));
+                    break;
+                }
+                lock(ledger).stop(Stop::Signal(signal));
+                grace_ends = Some(tokio::time::Instant::now() + GRACE);
+                warn(&format!(
+                    "aelyst: {}: reading stopped; the calls in flight have {} s to finish (signal again to stop now)",
+                    signal.name(),
+                    GRACE.as_secs()
+                ));
+            },
+            () = tokio::time::sleep_until(grace_ends.unwrap_or_else(tokio::time::Instant::now)),
+                if grace_ends.is_some() => break,
+            _ = ticks.tick() => show_progress(&lock(ledger), args.quiet),
+        }
+    }
+    // The calls still in flight are abandoned here; the ledger fails their rows as
+    // interrupted when it closes.
+    drop(outcomes);
+}
+
+/// A dry run: every row checked as a run would, nothing sent.
+async fn check(
+    mut rows: mpsc::Receiver<Result<Row, ReadError>>,
+    ledger: &Shared,
+    mut signals: Signals,
+) {
+    let mut ticks = progress_ticks();
+    loop {
+        tokio::select! {
+            read = rows.recv() => {
+                let mut ledger = lock(ledger);
+                let Some(read) = read else {
+                    ledger.input_done();
+                    break;
+                };
+                if let Some((line, _, tags)) = ledger.take(read) {
+                    ledger.checked(line, Tags::new(tags).map(drop));
+                }
+                if ledger.stopped() {
+                    break;
+                }
+            },
+            signal = signals.next() => {
+                lock(ledger).stop(Stop::Signal(signal));
+                break;
+            },
+            _ = ticks.tick() => show_progress(&lock(ledger), true),
+        }
+    }
+}
+
+fn progress_ticks() -> tokio::time::Interval {
+    let first = tokio::time::Instant::now() + PROGRESS_EVERY;
+    tokio::time::interval_at(first, PROGRESS_EVERY)
+}
+
+/// Where the run is: on the bar's line, or a plain line when there is no bar. The line it
+/// names is where to resume after a crash.
+fn show_progress(ledger: &Ledger, quiet: bool) {
+    let bar = ledger.progress();
+    if !bar.is_hidden() {
+        bar.set_message(format!("done before line {}", ledger.done_before()));
+    } else if !quiet {
+        warn(&ledger.progress_line());
+    }
+}
+
+/// A client from the environment and the flags. The token is never taken from an argument.
+fn client(cli: &Cli, args: &AddArgs) -> Result<Client, CliError> {
+    let token = match &cli.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|err| CliError::TokenFile(path.clone(), err))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        None => std::env::var(aelyst::TOKEN_ENV).map_err(|_| CliError::NoToken)?,
+    };
+    let mut builder = Client::builder().token(token).retry_policy(
+        RetryPolicy::default()
+            .max_attempts(args.max_attempts)
+            .base_delay(Duration::from_millis(args.retry_delay)),
+    );
+    if let Some(base_url) = &cli.base_url {
+        builder = builder.base_url(base_url);
+    }
+    builder.build().map_err(CliError::Settings)
+}
+
+/// A progress bar with rate and ETA on a terminal; hidden otherwise (plain lines are printed
+/// instead).
+fn progress(args: &AddArgs, file: &str, format: Format) -> ProgressBar {
+    use std::io::IsTerminal;
+    if args.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match input::count_rows(file, format, args.from_line) {
+        Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
+        None => ProgressBar::new_spinner(),
+    };
+    let template =
+        "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} rows, {rate}, eta {eta} {msg}";
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        let rate = |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{:.0} rows/s", state.per_sec());
+        };
+        bar.set_style(style.with_key("rate", rate).progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

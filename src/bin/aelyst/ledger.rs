@@ -1,0 +1,364 @@
+//! The accounting of a file run: every row read ends here exactly once, tagged or failed.
+//!
+//! Rows come in through [`Ledger::take`] in line order. A row that cannot be sent fails at
+//! once; the others are under way until [`Ledger::finish`] (an API outcome), [`Ledger::checked`]
+//! (a dry run) or [`Ledger::interrupt`] ends them. Nothing else counts a row.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+
+use aelyst::{BulkOutcome, Error, Identifier, InvalidInput};
+use indicatif::ProgressBar;
+
+use crate::failed::{FailedFile, FailedRow};
+use crate::input::{Content, ReadError, Row};
+use crate::output;
+use crate::signals::Signal;
+
+/// Why reading stopped before the end of the input.
+#[derive(Debug)]
+pub enum Stop {
+    Signal(Signal),
+    /// The failed file could not be written: sending more would fail rows with nowhere to go.
+    FailedFile(io::Error),
+    Input(ReadError),
+}
+
+/// A row handed over for sending: what a failed row keeps of it.
+struct UnderWay {
+    identifier: String,
+    tags: Vec<String>,
+}
+
+pub struct Ledger {
+    failed: Option<FailedFile>,
+    progress: ProgressBar,
+    extra_tags: Vec<String>,
+    under_way: BTreeMap<u64, UnderWay>,
+    /// The first line not taken in: rows from it on were not read, unless `input_done`.
+    next_line: u64,
+    input_done: bool,
+    stop: Option<Stop>,
+    /// Set by a 401: the rows taken after it are not sent.
+    refused: bool,
+    sent: u64,
+    tagged: u64,
+    failed_rows: u64,
+    by_reason: BTreeMap<&'static str, u64>,
+    retries: u64,
+    requeues: u64,
+    /// The first line failed for not having been sent (interrupted, or after a 401).
+    first_unsent: Option<u64>,
+}
+
+/// What a run came to, for its summary and exit code.
+pub struct Closed {
+    pub tagged: u64,
+    pub failed: u64,
+    pub sent: u64,
+    pub by_reason: BTreeMap<&'static str, u64>,
+    pub retries: u64,
+    pub requeues: u64,
+    pub refused: bool,
+    pub stop: Option<Stop>,
+    /// The first line not read, when reading stopped early.
+    pub unread_from: Option<u64>,
+    pub first_unsent: Option<u64>,
+    pub failed_file: FailedFileState,
+}
+
+/// Where the failed rows ended up.
+pub enum FailedFileState {
+    /// No --failed: they were listed on standard error.
+    None,
+    Written(PathBuf),
+    /// A write failed ([`Stop::FailedFile`]): this partial file holds the rows until then,
+    /// standard error the rest.
+    Incomplete(PathBuf),
+    /// Every row is in this partial file, which could not be renamed.
+    NotRenamed(PathBuf, io::Error),
+}
+
+const INTERRUPTED: &str = "interrupted";
+const NOT_SENT_401: &str = "not sent (401)";
+
+impl Ledger {
+    pub fn new(
+        failed: Option<FailedFile>,
+        progress: ProgressBar,
+        extra_tags: Vec<String>,
+        first_line: u64,
+    ) -> Self {
+        Self {
+            failed,
+            progress,
+            extra_tags,
+            under_way: BTreeMap::new(),
+            next_line: first_line,
+            input_done: false,
+            stop: None,
+            refused: false,
+            sent: 0,
+            tagged: 0,
+            failed_rows: 0,
+            by_reason: BTreeMap::new(),
+            retries: 0,
+            requeues: 0,
+            first_unsent: None,
+        }
+    }
+
+    /// Takes in the next row read: what to send, or `None` when it failed at once (or the
+    /// input broke, which stops reading).
+    pub fn take(&mut self, read: Result<Row, ReadError>) -> Option<(u64, Identifier, Vec<String>)> {
+        let row = match read {
+            Ok(row) => row,
+            Err(err) => {
+                self.stop(Stop::Input(err));
+                return None;
+            }
+        };
+        let line = row.line;
+        self.next_line = line + 1;
+        let (identifier, mut tags) = match row.content {
+            Content::Unreadable { raw, reason } => {
+                self.fail(
+                    "unreadable line",
+                    &FailedRow::Unreadable {
+                        line,
+                        raw: &raw,
+                        error: &reason,
+                    },
+                );
+                return None;
+            }
+            Content::Contact { identifier, tags } => (identifier, tags),
+        };
+        // The --tag tags join the row's own, once: what is sent is what a failed row keeps,
+        // so that running the failed file again adds the same tags.
+        tags.extend(self.extra_tags.iter().cloned());
+        let problem = if self.refused {
+            self.first_unsent.get_or_insert(line);
+            Some((
+                NOT_SENT_401,
+                "not sent: the api refused the token".to_owned(),
+            ))
+        } else if identifier.is_empty() {
+            let message = "no identifier: expected identifier, or one of id, email and phone";
+            Some(("invalid row", message.to_owned()))
+        } else if tags.is_empty() {
+            let message = "no tags: the row has none and no --tag was given";
+            Some(("invalid row", message.to_owned()))
+        } else {
+            None
+        };
+        let parsed = match problem {
+            Some(problem) => Err(problem),
+            None => identifier
+                .parse::<Identifier>()
+                .map_err(|err| ("invalid row", err.to_string())),
+        };
+        match parsed {
+            Ok(contact) => {
+                self.sent += 1;
+                let under_way = UnderWay {
+                    identifier,
+                    tags: tags.clone(),
+                };
+                self.under_way.insert(line, under_way);
+                Some((line, contact, tags))
+            }
+            Err((reason, message)) => {
+                let row = FailedRow::Contact {
+                    line,
+                    identifier: &identifier,
+                    tags: &tags,
+                    error: &message,
+                };
+                self.fail(reason, &row);
+                None
+            }
+        }
+    }
+
+    /// Ends a row with what the API made of it.
+    pub fn finish(&mut self, outcome: &BulkOutcome<u64>) {
+        self.retries += u64::from(outcome.retries());
+        self.requeues += u64::from(outcome.requeues());
+        let error = outcome.result().err();
+        if let Some(Error::Unauthorized(_)) = error {
+            self.refused = true;
+        }
+        self.end(
+            *outcome.key(),
+            error.map(|err| (reason(err), err.to_string())),
+        );
+    }
+
+    /// Ends a row of a dry run: its tags were checked, nothing was sent.
+    pub fn checked(&mut self, line: u64, result: Result<(), InvalidInput>) {
+        self.end(
+            line,
+            result.err().map(|err| ("invalid row", err.to_string())),
+        );
+    }
+
+    /// Ends every row still under way as interrupted: the run is stopping.
+    pub fn interrupt(&mut self) {
+        let message = "interrupted before an answer came (sending it again is harmless)";
+        while let Some(line) = self.under_way.keys().next().copied() {
+            self.first_unsent = Some(self.first_unsent.map_or(line, |first| first.min(line)));
+            self.end(line, Some((INTERRUPTED, message.to_owned())));
+        }
+    }
+
+    fn end(&mut self, line: u64, error: Option<(&'static str, String)>) {
+        let Some(row) = self.under_way.remove(&line) else {
+            return;
+        };
+        match error {
+            None => {
+                self.tagged += 1;
+                self.progress.inc(1);
+            }
+            Some((reason, message)) => {
+                let failed = FailedRow::Contact {
+                    line,
+                    identifier: &row.identifier,
+                    tags: &row.tags,
+                    error: &message,
+                };
+                self.fail(reason, &failed);
+            }
+        }
+    }
+
+    /// Counts a failed row and writes it down: to the failed file, or, without one or when it
+    /// cannot be written, to standard error.
+    fn fail(&mut self, reason: &'static str, row: &FailedRow<'_>) {
+        self.failed_rows += 1;
+        *self.by_reason.entry(reason).or_default() += 1;
+        self.progress.inc(1);
+        if let Some(file) = &mut self.failed {
+            match file.write(row) {
+                Ok(()) => return,
+                Err(err) => {
+                    let partial = file.partial().display().to_string();
+                    output::warn(&format!(
+                        "aelyst: cannot write {partial}: {err}; stopping, and listing failed rows here"
+                    ));
+                    self.stop(Stop::FailedFile(err));
+                }
+            }
+        }
+        let text = match row {
+            FailedRow::Contact {
+                line,
+                identifier,
+                error,
+                ..
+            } => format!("line {line}: {identifier}: {error}"),
+            FailedRow::Unreadable { line, error, .. } => format!("line {line}: {error}"),
+        };
+        self.progress.suspend(|| output::warn(&text));
+    }
+
+    /// Stops reading, for the first reason given; later ones change nothing. Returns whether
+    /// this was the first.
+    pub fn stop(&mut self, why: Stop) -> bool {
+        if self.stop.is_some() {
+            return false;
+        }
+        self.stop = Some(why);
+        true
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    /// The input was read to its end.
+    pub fn input_done(&mut self) {
+        self.input_done = true;
+    }
+
+    /// Every row before this line is tagged or written down as failed.
+    pub fn done_before(&self) -> u64 {
+        self.under_way
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.next_line)
+    }
+
+    pub fn progress(&self) -> &ProgressBar {
+        &self.progress
+    }
+
+    /// A progress line, for when no progress bar is drawn.
+    pub fn progress_line(&self) -> String {
+        format!(
+            "progress: {} rows, {} tagged, {} failed; every row before line {} is done",
+            self.tagged + self.failed_rows,
+            self.tagged,
+            self.failed_rows,
+            self.done_before()
+        )
+    }
+
+    /// Closes the failed file and gives the run's figures. Rows still under way (none, once
+    /// the run has finished) are ended as interrupted: call it last.
+    pub fn close(&mut self) -> Closed {
+        self.interrupt();
+        self.progress.finish_and_clear();
+        let unread_from = match &self.stop {
+            Some(Stop::Input(err)) => Some(err.line),
+            _ => (!self.input_done).then_some(self.next_line),
+        };
+        let failed_file = match (self.failed.take(), &self.stop) {
+            (None, _) => FailedFileState::None,
+            // An incomplete failed file stays FILE.partial, beside the rows on standard error.
+            (Some(file), Some(Stop::FailedFile(_))) => {
+                FailedFileState::Incomplete(file.partial().to_owned())
+            }
+            (Some(file), _) => {
+                let partial = file.partial().to_owned();
+                match file.finish() {
+                    Ok(path) => FailedFileState::Written(path),
+                    Err(err) => FailedFileState::NotRenamed(partial, err),
+                }
+            }
+        };
+        Closed {
+            tagged: self.tagged,
+            failed: self.failed_rows,
+            sent: self.sent,
+            by_reason: std::mem::take(&mut self.by_reason),
+            retries: self.retries,
+            requeues: self.requeues,
+            refused: self.refused,
+            stop: self.stop.take(),
+            unread_from,
+            first_unsent: self.first_unsent,
+            failed_file,
+        }
+    }
+}
+
+/// A short name for why a row failed, for the summary.
+fn reason(err: &Error) -> &'static str {
+    match err {
+        Error::BadRequest(_) => "bad request (400)",
+        Error::Unauthorized(_) => "unauthorized (401)",
+        Error::RateLimited(_) => "rate limited (429)",
+        Error::Queued(_) => "still queued (449)",
+        Error::Server(_) => "server error (5xx)",
+        Error::UnexpectedStatus(_) => "unexpected status",
+        Error::Transport(_) => "connection failed",
+        Error::Timeout(_) => "timed out",
+        Error::Decode(_) => "undecodable response",
+        Error::InvalidInput(_) => "invalid row",
+        _ => "other error",
+    }
+}

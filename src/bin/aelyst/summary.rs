@@ -1,0 +1,142 @@
+//! The end of a file run: what happened to the rows, how to resume, and the exit code.
+
+use std::time::Duration;
+
+use crate::args::AddArgs;
+use crate::error::{EXIT_OK, EXIT_REFUSED, EXIT_SOME_FAILED, EXIT_USAGE, chain};
+use crate::ledger::{Closed, FailedFileState, Stop};
+use crate::output::{say, shell_quote, warn};
+
+/// Prints the summary on standard output, and what went wrong and how to resume on standard
+/// error; returns the exit code.
+pub fn report(closed: &Closed, args: &AddArgs, file: &str, elapsed: Duration) -> u8 {
+    let rows = closed.tagged + closed.failed;
+    let verb = if args.dry_run { "valid" } else { "tagged" };
+    let seconds = elapsed.as_secs_f64();
+    say(&format!(
+        "{rows} rows in {seconds:.2} s: {} {verb}, {} failed ({:.0} rows/s)",
+        closed.tagged,
+        closed.failed,
+        rows as f64 / seconds.max(1e-9)
+    ));
+    if closed.failed > 0 {
+        let reasons: Vec<String> = closed
+            .by_reason
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect();
+        say(&format!("failed: {}", reasons.join(", ")));
+    }
+    let failed_file = match &closed.failed_file {
+        FailedFileState::None => None,
+        FailedFileState::Written(path) => {
+            if closed.failed > 0 {
+                say(&format!(
+                    "failed rows written to {} (use it as --file to retry them)",
+                    path.display()
+                ));
+            }
+            Some(path.clone())
+        }
+        FailedFileState::Incomplete(partial) => {
+            let why = match &closed.stop {
+                Some(Stop::FailedFile(err)) => err.to_string(),
+                _ => "a write failed".into(),
+            };
+            warn(&format!(
+                "aelyst: {} holds the failed rows until it could not be written ({why}); the rest are listed above",
+                partial.display()
+            ));
+            Some(partial.clone())
+        }
+        FailedFileState::NotRenamed(partial, err) => {
+            warn(&format!(
+                "aelyst: every failed row is in {}, which could not be renamed: {err}",
+                partial.display()
+            ));
+            Some(partial.clone())
+        }
+    };
+    if !args.dry_run {
+        say(&format!(
+            "retried: {} retries, {} requeues",
+            closed.retries, closed.requeues
+        ));
+    }
+
+    match &closed.stop {
+        Some(Stop::Signal(signal)) => warn(&format!("aelyst: interrupted by {}", signal.name())),
+        Some(Stop::Input(err)) => warn(&format!("aelyst: {}", chain(err))),
+        Some(Stop::FailedFile(_)) | None => {}
+    }
+    if closed.stop.is_some() {
+        resume(closed, args, file, failed_file.as_deref());
+    }
+    if closed.refused {
+        warn(&format!(
+            "aelyst: the api refused the token (401): check {} or --token-file",
+            aelyst::TOKEN_ENV
+        ));
+    }
+
+    match &closed.stop {
+        Some(Stop::Signal(signal)) => signal.exit_code(),
+        _ if closed.refused => EXIT_REFUSED,
+        Some(Stop::Input(_)) if closed.sent == 0 => EXIT_USAGE,
+        Some(_) => EXIT_SOME_FAILED,
+        None if closed.failed > 0 => EXIT_SOME_FAILED,
+        None if matches!(closed.failed_file, FailedFileState::NotRenamed(..)) => EXIT_SOME_FAILED,
+        None => EXIT_OK,
+    }
+}
+
+/// How to finish a run that stopped early: the failed rows, then the rows not read.
+fn resume(closed: &Closed, args: &AddArgs, file: &str, failed_file: Option<&std::path::Path>) {
+    let mut again = vec!["aelyst".to_owned(), "tags".into(), "add".into()];
+    let mut steps = Vec::new();
+    let from_line = match failed_file {
+        Some(failed) => {
+            if closed.failed > 0 {
+                let failed = failed.to_string_lossy();
+                steps.push(format!(
+                    "{} --file {}",
+                    again.join(" "),
+                    shell_quote(&failed)
+                ));
+            }
+            closed.unread_from
+        }
+        // Without a failed file, from the first row that was not sent: rows failed before it
+        // for a reason of their own were listed above.
+        None => match (closed.first_unsent, closed.unread_from) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+    };
+    if let Some(line) = from_line {
+        if failed_file.is_none() {
+            warn(&format!("aelyst: the first row not sent is on line {line}"));
+        } else {
+            warn(&format!(
+                "aelyst: the rows from line {line} on were not read"
+            ));
+        }
+        again.extend(["--file".into(), shell_quote(file)]);
+        if let Some(format) = args.format {
+            let format = if format == crate::input::Format::Csv {
+                "csv"
+            } else {
+                "jsonl"
+            };
+            again.extend(["--format".into(), format.into()]);
+        }
+        for tag in &args.extra_tags {
+            again.extend(["--tag".into(), shell_quote(tag)]);
+        }
+        again.extend(["--from-line".into(), line.to_string()]);
+        steps.push(again.join(" "));
+    }
+    if !steps.is_empty() {
+        warn(&format!("aelyst: to resume: {}", steps.join("; then ")));
+    }
+}
