@@ -97,7 +97,7 @@ pub struct Input {
 }
 
 enum Parser {
-    Csv(Header),
+    Csv(Box<Header>),
     Jsonl,
 }
 
@@ -119,7 +119,7 @@ pub fn open(path: &str, format: Format, from_line: u64) -> Result<Input, OpenErr
     let mut lines = Lines::new(input);
     let format = match format {
         Format::Jsonl => Parser::Jsonl,
-        Format::Csv => Parser::Csv(Header::read(&mut lines)?),
+        Format::Csv => Parser::Csv(Box::new(Header::read(&mut lines)?)),
     };
     Ok(Input {
         lines,
@@ -145,7 +145,7 @@ impl Input {
             }
             let content = match line.text() {
                 Err(unreadable) => unreadable,
-                Ok(text) => match &self.format {
+                Ok(text) => match &mut self.format {
                     Parser::Csv(header) => header.row(text),
                     Parser::Jsonl => json_row(text),
                 },
@@ -263,6 +263,7 @@ impl Line<'_> {
 
 /// Where a CSV row's fields are.
 struct Header {
+    line: CsvLine,
     identifier: Columns,
     tags: Option<usize>,
     /// A failed file's columns: a row with `raw` set is one that could not be read.
@@ -286,7 +287,8 @@ impl Header {
                 .text()
                 .map_err(|_| OpenError::BadHeader("not valid UTF-8".into()))?,
         };
-        let names = fields(text).map_err(OpenError::BadHeader)?;
+        let mut line = CsvLine::new();
+        let names = line.fields(text).map_err(OpenError::BadHeader)?;
         let find = |name: &str| names.iter().position(|h| h.eq_ignore_ascii_case(name));
         let identifier = match find("identifier") {
             Some(column) => Columns::Identifier(column),
@@ -302,6 +304,7 @@ impl Header {
             }
         };
         Ok(Header {
+            line,
             identifier,
             tags: find("tags"),
             raw: find("raw"),
@@ -309,8 +312,8 @@ impl Header {
         })
     }
 
-    fn row(&self, text: &str) -> Content {
-        let fields = match fields(text) {
+    fn row(&mut self, text: &str) -> Content {
+        let fields = match self.line.fields(text) {
             Ok(fields) => fields,
             Err(reason) => {
                 return Content::Unreadable {
@@ -340,27 +343,70 @@ impl Header {
     }
 }
 
-/// The fields of one CSV line, trimmed.
-fn fields(text: &str) -> Result<Vec<String>, String> {
-    // Quotes come in pairs in a CSV line (`""` inside a quoted field): an odd count is a
-    // field left open, which would otherwise run on into the next lines.
-    if text.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
-        return Err("malformed csv: a quote is not closed on its line".into());
+/// Splits CSV lines into fields with one parser, set up once: setting one up costs far more
+/// than a line (it builds its state machine).
+struct CsvLine {
+    parser: csv_core::Reader,
+    output: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl CsvLine {
+    fn new() -> Self {
+        Self {
+            parser: csv_core::Reader::new(),
+            output: Vec::new(),
+            ends: Vec::new(),
+        }
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let record = match records.next() {
-        Some(Ok(record)) => record,
-        Some(Err(err)) => return Err(format!("malformed csv: {err}")),
-        None => csv::StringRecord::new(),
-    };
-    if records.next().is_some() {
-        return Err("malformed csv: a carriage return splits the line".into());
+
+    /// The fields of one line, trimmed.
+    fn fields(&mut self, text: &str) -> Result<Vec<String>, String> {
+        // Quotes come in pairs in a CSV line (`""` inside a quoted field): an odd count is a
+        // field left open, which would otherwise run on into the next lines.
+        if text.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
+            return Err("malformed csv: a quote is not closed on its line".into());
+        }
+        self.parser.reset();
+        // Unquoting only shrinks a line, and it has at most one field more than bytes.
+        self.output.resize(text.len(), 0);
+        self.ends.resize(text.len() + 1, 0);
+        let mut input = text.as_bytes();
+        let (mut written, mut fields) = (0, 0);
+        loop {
+            let (result, read, wrote, ended) = self.parser.read_record(
+                input,
+                &mut self.output[written..],
+                &mut self.ends[fields..],
+            );
+            input = &input[read..];
+            written += wrote;
+            fields += ended;
+            match result {
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => break,
+                csv_core::ReadRecordResult::OutputFull
+                | csv_core::ReadRecordResult::OutputEndsFull => {
+                    return Err("malformed csv: the line does not parse".into());
+                }
+            }
+        }
+        if !input.is_empty() {
+            return Err("malformed csv: a carriage return splits the line".into());
+        }
+        let mut start = 0;
+        let fields = self.ends[..fields]
+            .iter()
+            .map(|&end| {
+                let field = String::from_utf8_lossy(&self.output[start..end])
+                    .trim()
+                    .to_owned();
+                start = end;
+                field
+            })
+            .collect();
+        Ok(fields)
     }
-    Ok(record.iter().map(|field| field.trim().to_owned()).collect())
 }
 
 /// A JSON Lines row: an `identifier`, or one of `id`, `email`, `phone`; `tags` as a list or a
@@ -450,7 +496,7 @@ mod tests {
     fn rows(format: Format, text: &'static [u8]) -> Vec<(u64, Content)> {
         let mut lines = Lines::new(Box::new(text));
         let format = match format {
-            Format::Csv => Parser::Csv(Header::read(&mut lines).unwrap()),
+            Format::Csv => Parser::Csv(Box::new(Header::read(&mut lines).unwrap())),
             Format::Jsonl => Parser::Jsonl,
         };
         let input = Input {
