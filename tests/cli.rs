@@ -128,6 +128,15 @@ fn failed_rows(path: &Path) -> Vec<(u64, String, String)> {
         .collect()
 }
 
+/// The rows of a JSON Lines failed file.
+fn failed_json_rows(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// The arguments of `aelyst tags add --file INPUT --failed FAILED EXTRA…`.
 fn add_file_args<'a>(input: &'a Path, failed: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
@@ -483,8 +492,44 @@ async fn help_shows_examples_and_exit_codes() {
         "--token-file",
         "--base-url",
         "AELYST_API_TOKEN",
+        "--from-line",
+        "FILE.partial",
+        "SIGTERM",
+        "interrupted",
     ] {
         assert!(out.stdout.contains(text), "--help mentions {text}");
+    }
+}
+
+#[tokio::test]
+async fn help_and_readme_give_the_same_exit_codes() {
+    let help = run(&["tags", "add", "--help"], None, &[]).await.stdout;
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find("### From the command line").unwrap()..];
+    let section = &section[..section.find("\n## ").unwrap()];
+
+    for code in ["0", "1", "2", "3", "130"] {
+        assert!(
+            help.contains(&format!("\n  {code} ")),
+            "--help gives exit code {code}"
+        );
+        assert!(
+            section.contains(&format!("| {code}")),
+            "README gives exit code {code}"
+        );
+    }
+    assert!(help.contains("143: by SIGTERM") && section.contains("| 130, 143 |"));
+    for text in [
+        "FILE.partial",
+        "--from-line",
+        "interrupted",
+        "5 seconds",
+        "raw",
+    ] {
+        assert!(
+            help.contains(text) && section.contains(text),
+            "both mention {text}"
+        );
     }
 }
 
@@ -698,11 +743,7 @@ async fn a_second_signal_ends_the_calls_in_flight_and_keeps_them_for_the_resume(
         out.stdout
     );
     assert!(out.stdout.contains("10 interrupted"), "{}", out.stdout);
-    let kept: Vec<serde_json::Value> = std::fs::read_to_string(&failed)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let kept = failed_json_rows(&failed);
     let lines: Vec<u64> = kept
         .iter()
         .map(|row| row["line"].as_u64().unwrap())
@@ -859,11 +900,7 @@ async fn unreadable_json_lines_cost_one_row_each_and_a_byte_order_mark_none() {
 
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stdout.contains("9 tagged, 2 failed"), "{}", out.stdout);
-    let kept: Vec<serde_json::Value> = std::fs::read_to_string(&failed)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let kept = failed_json_rows(&failed);
     assert_eq!(kept.len(), 2);
     assert_eq!(kept[0]["line"], 6);
     assert!(kept[0]["error"].as_str().unwrap().contains("UTF-8"));

@@ -13,8 +13,8 @@ Input files: CSV with a header holding an `identifier` column (id:123, email:…
 `id`, `email` and `phone` columns (the first non-empty one is used), and an optional `tags`
 column of `;`-separated tags (or a JSON array of them); or JSON Lines
 ({\"identifier\": \"id:1\", \"tags\": [\"vip\"]}). `-` reads standard input. A row is one line:
-a line that cannot be read (not UTF-8, a stray quote, wrong JSON) is a failed row, and the
-run goes on.
+a line that cannot be read (not UTF-8, a stray quote, wrong JSON) is a failed row whose
+text the failed file keeps in its `raw` column, and the run goes on.
 
 Every row read is tagged or failed. Failed rows go to --failed FILE with their line and
 reason, appended as they fail to FILE.partial, which becomes FILE when the run ends; FILE is
