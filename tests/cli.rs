@@ -1,5 +1,5 @@
 //! The `aelyst` command-line tool, run as a real process against the fake server.
-#![cfg(all(feature = "cli", feature = "fake"))]
+#![cfg(all(unix, feature = "cli", feature = "fake"))]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
