@@ -19,7 +19,7 @@ use crate::output::{say, warn};
 use crate::signals::Signals;
 use crate::summary;
 
-/// How long the calls in flight may finish after a first signal.
+/// How long the rows under way may finish after a first signal.
 pub const GRACE: Duration = Duration::from_secs(5);
 
 /// How often a run without a progress bar prints where it is.
@@ -188,7 +188,7 @@ async fn send(
                 lock(ledger).stop(Stop::Signal(signal));
                 grace_ends = Some(tokio::time::Instant::now() + GRACE);
                 warn(&format!(
-                    "aelyst: {}: reading stopped; the calls in flight have {} s to finish (signal again to stop now)",
+                    "aelyst: {}: reading stopped; the rows under way have {} s to finish (signal again to stop now)",
                     signal.name(),
                     GRACE.as_secs()
                 ));

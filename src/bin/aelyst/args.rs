@@ -21,10 +21,10 @@ reason, appended as they fail to FILE.partial, which becomes FILE when the run e
 valid input, so running it again retries exactly those rows. Without --failed they are
 listed on standard error.
 
-Ctrl-C or SIGTERM: reading stops, the calls in flight get 5 seconds to finish (a second
-signal ends them at once), the rows not tagged go to --failed as `interrupted`, and the
-summary says how to resume: run the failed file, and the input again with --from-line N for
-the rows not read. After a crash or `kill -9`, FILE.partial holds the rows failed until
+Ctrl-C or SIGTERM: reading stops, the rows under way (read and handed to the API, a few
+hundred at most) get 5 seconds to finish (a second signal ends them at once), the rows not
+tagged go to --failed as `interrupted`, and the summary says how to resume: run the failed
+file, and the input again with --from-line N for the rows not read. After a crash or `kill -9`, FILE.partial holds the rows failed until
 then: run it, and the input again from the last line the progress said was done (adding a
 tag twice is harmless).
 
