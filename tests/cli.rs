@@ -645,6 +645,41 @@ fn partial_of(failed: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Runs, one after the other through `sh`, the commands a stopped run printed to resume
+/// (as pasted into a shell), with `stdin` on their standard input; returns the last one's
+/// output.
+async fn resume(fake: &FakeServer, stderr: &str, stdin: &Path) -> Output {
+    let steps: Vec<&str> = stderr
+        .lines()
+        .skip_while(|line| *line != "aelyst: to resume, run:")
+        .skip(1)
+        .map_while(|line| line.strip_prefix("  "))
+        .collect();
+    assert!(!steps.is_empty(), "{stderr}");
+    let bin = Path::new(env!("CARGO_BIN_EXE_aelyst")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut last = None;
+    for step in steps {
+        let out = Command::new("sh")
+            .args(["-c", step])
+            .env("PATH", &path)
+            .env("AELYST_API_TOKEN", fake.token())
+            .env_remove("AELYST_BASE_URL")
+            .stdin(std::fs::File::open(stdin).unwrap())
+            .output()
+            .await
+            .unwrap();
+        let out = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert_eq!(out.code, 0, "{step}: {}", out.stderr);
+        last = Some(out);
+    }
+    last.unwrap()
+}
+
 /// Polls `done` until it holds; the process under test runs in real time.
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -681,32 +716,20 @@ async fn sigint_stops_reading_and_the_resume_it_names_tags_every_row() {
     assert!(
         out.stderr
             .contains("the rows from line 52 on were not read")
-            && out.stderr.contains("--from-line 52"),
+            && out.stderr.contains("--from-line=52"),
         "{}",
         out.stderr
     );
     assert!(failed_rows(&failed).is_empty());
     assert!(!partial_of(&failed).exists());
 
-    // The same export, resumed where the run said.
+    // The same export on standard input again, resumed as the run said.
     let input = scratch.file(
         "contacts.csv",
         &format!("identifier,tags\n{}", rows_csv(1..=100)),
     );
     let requests_before = fake.request_count();
-    let resumed = aelyst(
-        &fake,
-        &[
-            "tags",
-            "add",
-            "--file",
-            input.to_str().unwrap(),
-            "--from-line",
-            "52",
-        ],
-        None,
-    )
-    .await;
+    let resumed = resume(&fake, &out.stderr, &input).await;
 
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     assert_eq!(
@@ -750,18 +773,17 @@ async fn a_second_signal_ends_the_calls_in_flight_and_keeps_them_for_the_resume(
         .collect();
     assert_eq!(lines, (12..=21).collect::<Vec<_>>());
     assert!(
-        out.stderr.contains(&format!("--file {}", failed.display()))
-            && out.stderr.contains("--from-line 22"),
+        out.stderr.contains(&format!("--file={}", failed.display()))
+            && out.stderr.contains("--from-line=22"),
         "{}",
         out.stderr
     );
 
-    let resumed = aelyst(
-        &fake,
-        &["tags", "add", "--file", failed.to_str().unwrap()],
-        None,
-    )
-    .await;
+    let input = scratch.file(
+        "contacts.csv",
+        &format!("identifier,tags\n{}", rows_csv(1..=20)),
+    );
+    let resumed = resume(&fake, &out.stderr, &input).await;
 
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     assert!((1..=20).all(|id| tagged(&fake, id)));
@@ -1025,4 +1047,106 @@ async fn failed_rows_read_back_as_the_same_contacts_with_the_same_tags() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_failed_file_that_cannot_be_written_stops_reading_and_loses_no_row() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let scratch = Scratch::new("full-disk");
+    let rows: String = (1..=300).map(|id| format!("id:x{id},row-{id}\n")).collect();
+    let input = scratch.file("invalid.csv", &format!("identifier,tags\n{rows}"));
+    let failed = scratch.path("failed.csv");
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aelyst"));
+    command
+        .args(add_file_args(&input, &failed, &[]))
+        .env("AELYST_API_TOKEN", fake.token())
+        .env("AELYST_BASE_URL", fake.base_url());
+    // SAFETY: between fork and exec the closure only makes two async-signal-safe calls. A
+    // file-size limit makes writes past 2 KiB fail as a full disk would; ignoring SIGXFSZ
+    // (inherited through exec) turns the signal into that write error.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 2048,
+                rlim_max: 2048,
+            };
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = command.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert!(
+        !failed.exists(),
+        "an incomplete failed file is not renamed into place"
+    );
+    let in_file: BTreeSet<u64> = failed_rows(&partial_of(&failed))
+        .iter()
+        .map(|(line, _, _)| *line)
+        .collect();
+    let on_stderr: BTreeSet<u64> = stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("line ")?.split(':').next()?.parse().ok())
+        .collect();
+    assert!(!in_file.is_empty() && !on_stderr.is_empty());
+    assert!(in_file.is_disjoint(&on_stderr));
+    // Reading stopped: the rows read are in one place or the other, the rest are named.
+    let read = in_file.len() + on_stderr.len();
+    let last_read = in_file.union(&on_stderr).max().copied().unwrap();
+    assert_eq!(read as u64, last_read - 1, "every row read up to the last");
+    assert!(
+        stderr.contains(&format!("--from-line={}", last_read + 1)) || last_read == 301,
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_file_that_is_not_a_regular_file_is_never_replaced() {
+    let fake = FakeServer::start().await.unwrap();
+    let scratch = Scratch::new("not-a-file");
+    let input = scratch.file("contacts.csv", "identifier,tags\nid:1,a\n");
+    let folder = scratch.path("folder");
+    std::fs::create_dir(&folder).unwrap();
+    let target = scratch.file("target.csv", "kept\n");
+    let link = scratch.path("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    for failed in [&folder, &link] {
+        let out = add_file(&fake, &input, failed, &[]).await;
+        out.assert_fails(2, "is not a regular file");
+    }
+
+    assert!(folder.is_dir());
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept\n");
+    assert_eq!(fake.request_count(), 0);
+}
+
+#[tokio::test]
+async fn an_interrupted_dry_run_resumes_as_a_dry_run_with_the_same_flags() {
+    let fake = FakeServer::start().await.unwrap();
+    let base_url = format!("--base-url={}", fake.base_url());
+    let mut run = Running::start(&fake, &["--dry-run", "--tag=-minus 'quoted'", &base_url]);
+    let rows = "identifier,tags\nid:1,a\nid:2,b\nid:x,c\n";
+    run.write(rows).await;
+    run.wait_for_stderr("line 4: id:x").await;
+    run.signal(libc::SIGINT);
+    let out = run.output().await;
+
+    assert_eq!(out.code, 130, "{}", out.stderr);
+    assert!(out.stderr.contains("--from-line=5"), "{}", out.stderr);
+    let scratch = Scratch::new("dry-resume");
+    let input = scratch.file("contacts.csv", &format!("{rows}id:5,e\n"));
+    let resumed = resume(&fake, &out.stderr, &input).await;
+
+    assert!(resumed.stdout.contains("valid"), "{}", resumed.stdout);
+    assert_eq!(fake.request_count(), 0, "a dry run's resume sends nothing");
+    assert!(out.stderr.contains("--dry-run") && out.stderr.contains(&base_url));
 }

@@ -92,7 +92,7 @@ pub async fn add_file(cli: &Cli, args: &AddArgs, file: &str) -> Result<u8, CliEr
         None => check(rows, &ledger, signals).await,
     }
     let closed = lock(&ledger).close();
-    Ok(summary::report(&closed, args, file, started.elapsed()))
+    Ok(summary::report(&closed, cli, args, file, started.elapsed()))
 }
 
 /// Refuses a --failed that is the input (or its partial file is): the same file, whatever
@@ -181,11 +181,11 @@ async fn send(
                 None => break,
             },
             signal = signals.next() => {
+                lock(ledger).stop(Stop::Signal(signal));
                 if grace_ends.is_some() {
                     warn(&format!("aelyst: {}: stopping now", signal.name()));
                     break;
                 }
-                lock(ledger).stop(Stop::Signal(signal));
                 grace_ends = Some(tokio::time::Instant::now() + GRACE);
                 warn(&format!(
                     "aelyst: {}: reading stopped; the rows under way have {} s to finish (signal again to stop now)",
@@ -270,19 +270,29 @@ fn client(cli: &Cli, args: &AddArgs) -> Result<Client, CliError> {
     builder.build().map_err(CliError::Settings)
 }
 
-/// A progress bar with rate and ETA on a terminal; hidden otherwise (plain lines are printed
-/// instead).
+/// A progress bar with rate and ETA on a terminal (a count and rate for an input that is not a
+/// regular file, whose length is unknown); hidden otherwise (plain lines are printed instead).
 fn progress(args: &AddArgs, file: &str, format: Format) -> ProgressBar {
     use std::io::IsTerminal;
     if args.quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = match input::count_rows(file, format, args.from_line) {
-        Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
-        None => ProgressBar::new_spinner(),
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let template = if std::fs::metadata(file).is_ok_and(|meta| meta.is_file()) {
+        // The total is counted beside the run, so that neither sending nor a signal waits
+        // for it.
+        let (counted, file, from_line) = (bar.clone(), file.to_owned(), args.from_line);
+        let _ = std::thread::Builder::new()
+            .name("aelyst-count".into())
+            .spawn(move || {
+                if let Some(total) = input::count_rows(&file, format, from_line) {
+                    counted.set_length(total);
+                }
+            });
+        "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} rows, {rate}, eta {eta} {msg}"
+    } else {
+        "{spinner} {elapsed_precise} {pos} rows, {rate} {msg}"
     };
-    let template =
-        "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} rows, {rate}, eta {eta} {msg}";
     if let Ok(style) = ProgressStyle::with_template(template) {
         let rate = |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
             let _ = write!(out, "{:.0} rows/s", state.per_sec());

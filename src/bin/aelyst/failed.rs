@@ -41,6 +41,8 @@ pub enum CreateError {
     PartialExists(PathBuf, PathBuf),
     #[error("cannot create {}", .0.display())]
     Create(PathBuf, #[source] io::Error),
+    #[error("{} exists and is not a regular file: it would be replaced", .0.display())]
+    NotAFile(PathBuf),
 }
 
 /// An open failed file.
@@ -49,6 +51,8 @@ pub struct FailedFile {
     partial: PathBuf,
     file: File,
     format: Format,
+    /// The length of the rows written whole.
+    len: u64,
     /// One row's bytes, reused.
     buffer: Vec<u8>,
 }
@@ -65,8 +69,16 @@ impl FailedFile {
     ///
     /// # Errors
     ///
-    /// `FILE.partial` already exists, or cannot be created or written.
+    /// `FILE` exists and is not a regular file, or `FILE.partial` already exists, or cannot be
+    /// created or written.
     pub fn create(path: &Path) -> Result<Self, CreateError> {
+        // The partial file is renamed over FILE at the end: that must never replace a device
+        // (`/dev/null`, as root), a directory or a link.
+        if let Ok(existing) = std::fs::symlink_metadata(path) {
+            if !existing.is_file() {
+                return Err(CreateError::NotAFile(path.to_owned()));
+            }
+        }
         let partial = Self::partial_path(path);
         let file = OpenOptions::new()
             .write(true)
@@ -84,12 +96,13 @@ impl FailedFile {
             partial,
             file,
             format,
+            len: 0,
             buffer: Vec::new(),
         };
         if format == Format::Csv {
+            failed.buffer.extend(b"identifier,tags,line,error,raw\n");
             failed
-                .file
-                .write_all(b"identifier,tags,line,error,raw\n")
+                .append()
                 .map_err(|err| CreateError::Create(failed.partial.clone(), err))?;
         }
         Ok(failed)
@@ -103,14 +116,28 @@ impl FailedFile {
     ///
     /// # Errors
     ///
-    /// The row could not be written (a full disk).
+    /// The row could not be written (a full disk). Whatever part of it was written is cut
+    /// off again, so that the file holds whole rows only.
     pub fn write(&mut self, row: &FailedRow<'_>) -> io::Result<()> {
         self.buffer.clear();
         match self.format {
             Format::Csv => write_csv(&mut self.buffer, row)?,
             Format::Jsonl => write_json(&mut self.buffer, row)?,
         }
-        self.file.write_all(&self.buffer)
+        self.append()
+    }
+
+    fn append(&mut self) -> io::Result<()> {
+        match self.file.write_all(&self.buffer) {
+            Ok(()) => {
+                self.len += self.buffer.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                let _ = self.file.set_len(self.len);
+                Err(err)
+            }
+        }
     }
 
     /// Makes the rows durable and renames `FILE.partial` to `FILE`.
@@ -152,8 +179,9 @@ fn write_csv(out: &mut Vec<u8>, row: &FailedRow<'_>) -> io::Result<()> {
             let raw = serde_json::json!({ "identifier": identifier, "tags": tags }).to_string();
             writer.write_record(["", "", &line.to_string(), &one_line(error), &raw])?
         }
+        // A line holds no line feed; a carriage return in it stays inside the quoted cell.
         FailedRow::Unreadable { line, raw, error } => {
-            writer.write_record(["", "", &line.to_string(), &one_line(error), &one_line(raw)])?
+            writer.write_record(["", "", &line.to_string(), &one_line(error), raw])?
         }
     }
     writer.flush()

@@ -289,7 +289,11 @@ impl Header {
         };
         let mut line = CsvLine::new();
         let names = line.fields(text).map_err(OpenError::BadHeader)?;
-        let find = |name: &str| names.iter().position(|h| h.eq_ignore_ascii_case(name));
+        let find = |name: &str| {
+            names
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        };
         let identifier = match find("identifier") {
             Some(column) => Columns::Identifier(column),
             None => {
@@ -323,15 +327,17 @@ impl Header {
             }
         };
         let get = |column: Option<usize>| column.and_then(|c| fields.get(c)).map(String::as_str);
+        // A failed file's raw text is kept to the byte; everything else is trimmed, as
+        // spreadsheets pad cells.
         if let Some(raw) = get(self.raw).filter(|raw| !raw.is_empty()) {
             return unreadable_again(raw, get(self.error));
         }
         let identifier = match &self.identifier {
-            Columns::Identifier(column) => get(Some(*column)).unwrap_or("").to_owned(),
+            Columns::Identifier(column) => get(Some(*column)).unwrap_or("").trim().to_owned(),
             Columns::Kinds(kinds) => kinds
                 .iter()
                 .find_map(|(kind, column)| {
-                    let value = get(Some(*column))?;
+                    let value = get(Some(*column))?.trim();
                     (!value.is_empty()).then(|| format!("{kind}:{value}"))
                 })
                 .unwrap_or_default(),
@@ -360,7 +366,7 @@ impl CsvLine {
         }
     }
 
-    /// The fields of one line, trimmed.
+    /// The fields of one line, as written.
     fn fields(&mut self, text: &str) -> Result<Vec<String>, String> {
         // Quotes come in pairs in a CSV line (`""` inside a quoted field): an odd count is a
         // field left open, which would otherwise run on into the next lines.
@@ -398,9 +404,7 @@ impl CsvLine {
         let fields = self.ends[..fields]
             .iter()
             .map(|&end| {
-                let field = String::from_utf8_lossy(&self.output[start..end])
-                    .trim()
-                    .to_owned();
+                let field = String::from_utf8_lossy(&self.output[start..end]).into_owned();
                 start = end;
                 field
             })
@@ -442,11 +446,14 @@ fn json_row(text: &str) -> Content {
     if let Some(raw) = row.raw.as_deref().filter(|raw| !raw.is_empty()) {
         return unreadable_again(raw, row.error.as_deref());
     }
+    // Spaces around an identifier are dropped, as they are from a CSV cell, so that a row
+    // reads the same from a failed file in either format.
     let identifier = row
         .identifier
+        .map(|identifier| identifier.trim().to_owned())
         .or(row.id.map(|id| format!("id:{id}")))
-        .or(row.email.map(|email| format!("email:{email}")))
-        .or(row.phone.map(|phone| format!("phone:{phone}")))
+        .or(row.email.map(|email| format!("email:{}", email.trim())))
+        .or(row.phone.map(|phone| format!("phone:{}", phone.trim())))
         .unwrap_or_default();
     let tags = match row.tags {
         Some(JsonTags::List(tags)) => tags,
@@ -468,25 +475,34 @@ fn unreadable_again(raw: &str, error: Option<&str>) -> Content {
     }
 }
 
-/// Counts the rows of a file from `from_line`, for a progress bar's total; `None` for
-/// standard input.
+/// About how many rows a regular file holds from `from_line` (its lines, blank ones
+/// included), for a progress bar's total; `None` for anything that is not a regular file,
+/// which reading twice would consume (standard input, a pipe, a device). It reads in fixed
+/// blocks, so that one long line takes no more memory than a short one.
 pub fn count_rows(path: &str, format: Format, from_line: u64) -> Option<u64> {
-    if path == "-" {
+    // Looked at before opening: opening a named pipe can wait for a writer.
+    if path == "-" || !std::fs::metadata(path).ok()?.is_file() {
         return None;
     }
-    let file = BufReader::new(File::open(path).ok()?);
+    let mut file = File::open(path).ok()?;
+    let mut block = vec![0; 64 * 1024];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let read = file.read(&mut block).ok()?;
+        if read == 0 {
+            break;
+        }
+        lines += block[..read].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = block[read - 1];
+    }
+    if last != b'\n' {
+        lines += 1;
+    }
     let first_row = match format {
         Format::Csv => from_line.max(2),
         Format::Jsonl => from_line,
     };
-    let count = file
-        .split(b'\n')
-        .zip(1u64..)
-        .filter(|(line, number)| {
-            *number >= first_row && line.as_ref().is_ok_and(|l| !l.trim_ascii().is_empty())
-        })
-        .count();
-    Some(count as u64)
+    Some(lines.saturating_sub(first_row - 1))
 }
 
 #[cfg(test)]
@@ -568,6 +584,29 @@ mod tests {
             read.iter()
                 .all(|(_, c)| matches!(c, Content::Unreadable { .. }))
         );
+    }
+
+    #[test]
+    fn raw_text_is_kept_to_the_byte_and_identifiers_are_trimmed_in_both_formats() {
+        let read = rows(
+            Format::Csv,
+            "identifier,tags,line,error,raw\n,,2,e,\"  {\"\"id\"\":2\"\n,,3,e,\u{a0}\n id:4 , a \n"
+                .as_bytes(),
+        );
+        let raws: Vec<&str> = read
+            .iter()
+            .filter_map(|(_, c)| match c {
+                Content::Unreadable { raw, .. } => Some(raw.as_str()),
+                Content::Contact { .. } => None,
+            })
+            .collect();
+        assert_eq!(raws, ["  {\"id\":2", "\u{a0}"]);
+        assert_eq!(read[2].1, contact("id:4", &["a"]));
+        let read = rows(
+            Format::Jsonl,
+            b"{\"identifier\": \" id:4 \", \"tags\": [\" a \"]}\n",
+        );
+        assert_eq!(read[0].1, contact("id:4", &[" a "]));
     }
 
     #[test]

@@ -33,6 +33,10 @@ struct UnderWay {
 
 pub struct Ledger {
     failed: Option<FailedFile>,
+    /// The failed file after a write to it failed: kept only to name it.
+    failed_broken: Option<FailedFile>,
+    /// The signal that stopped the run, whatever else stopped it first.
+    signal: Option<Signal>,
     progress: ProgressBar,
     extra_tags: Vec<String>,
     under_way: BTreeMap<u64, UnderWay>,
@@ -62,6 +66,7 @@ pub struct Closed {
     pub requeues: u64,
     pub refused: bool,
     pub stop: Option<Stop>,
+    pub signal: Option<Signal>,
     /// The first line not read, when reading stopped early.
     pub unread_from: Option<u64>,
     pub first_unsent: Option<u64>,
@@ -92,6 +97,8 @@ impl Ledger {
     ) -> Self {
         Self {
             failed,
+            failed_broken: None,
+            signal: None,
             progress,
             extra_tags,
             under_way: BTreeMap::new(),
@@ -244,7 +251,10 @@ impl Ledger {
             match file.write(row) {
                 Ok(()) => return,
                 Err(err) => {
+                    // Nothing more goes to a file that failed once: a row appended after a
+                    // gap would read as if the file were whole.
                     let partial = file.partial().display().to_string();
+                    self.failed_broken = self.failed.take();
                     output::warn(&format!(
                         "aelyst: cannot write {partial}: {err}; stopping, and listing failed rows here"
                     ));
@@ -264,14 +274,12 @@ impl Ledger {
         self.progress.suspend(|| output::warn(&text));
     }
 
-    /// Stops reading, for the first reason given; later ones change nothing. Returns whether
-    /// this was the first.
-    pub fn stop(&mut self, why: Stop) -> bool {
-        if self.stop.is_some() {
-            return false;
+    /// Stops reading, for the first reason given; later ones change nothing.
+    pub fn stop(&mut self, why: Stop) {
+        if let Stop::Signal(signal) = why {
+            self.signal.get_or_insert(signal);
         }
-        self.stop = Some(why);
-        true
+        self.stop.get_or_insert(why);
     }
 
     pub fn stopped(&self) -> bool {
@@ -316,13 +324,11 @@ impl Ledger {
             Some(Stop::Input(err)) => Some(err.line),
             _ => (!self.input_done).then_some(self.next_line),
         };
-        let failed_file = match (self.failed.take(), &self.stop) {
-            (None, _) => FailedFileState::None,
+        let failed_file = match (self.failed.take(), self.failed_broken.take()) {
             // An incomplete failed file stays FILE.partial, beside the rows on standard error.
-            (Some(file), Some(Stop::FailedFile(_))) => {
-                FailedFileState::Incomplete(file.partial().to_owned())
-            }
-            (Some(file), _) => {
+            (_, Some(broken)) => FailedFileState::Incomplete(broken.partial().to_owned()),
+            (None, None) => FailedFileState::None,
+            (Some(file), None) => {
                 let partial = file.partial().to_owned();
                 match file.finish() {
                     Ok(path) => FailedFileState::Written(path),
@@ -339,6 +345,7 @@ impl Ledger {
             requeues: self.requeues,
             refused: self.refused,
             stop: self.stop.take(),
+            signal: self.signal,
             unread_from,
             first_unsent: self.first_unsent,
             failed_file,

@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use crate::args::AddArgs;
+use crate::args::{AddArgs, Cli};
 use crate::error::{EXIT_OK, EXIT_REFUSED, EXIT_SOME_FAILED, EXIT_USAGE, chain};
 use crate::ledger::{Closed, FailedFileState, Stop};
 use crate::output::{say, shell_quote, warn};
 
 /// Prints the summary on standard output, and what went wrong and how to resume on standard
 /// error; returns the exit code.
-pub fn report(closed: &Closed, args: &AddArgs, file: &str, elapsed: Duration) -> u8 {
+pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &str, elapsed: Duration) -> u8 {
     let rows = closed.tagged + closed.failed;
     let verb = if args.dry_run { "valid" } else { "tagged" };
     let seconds = elapsed.as_secs_f64();
@@ -64,13 +64,20 @@ pub fn report(closed: &Closed, args: &AddArgs, file: &str, elapsed: Duration) ->
         ));
     }
 
-    match &closed.stop {
-        Some(Stop::Signal(signal)) => warn(&format!("aelyst: interrupted by {}", signal.name())),
-        Some(Stop::Input(err)) => warn(&format!("aelyst: {}", chain(err))),
-        Some(Stop::FailedFile(_)) | None => {}
+    if rows == 0 && args.from_line > 1 && closed.stop.is_none() {
+        warn(&format!(
+            "aelyst: no rows on or after line {}",
+            args.from_line
+        ));
+    }
+    if let Some(signal) = closed.signal {
+        warn(&format!("aelyst: interrupted by {}", signal.name()));
+    }
+    if let Some(Stop::Input(err)) = &closed.stop {
+        warn(&format!("aelyst: {}", chain(err)));
     }
     if closed.stop.is_some() {
-        resume(closed, args, file, failed_file.as_deref());
+        resume(closed, cli, args, file, failed_file.as_deref());
     }
     if closed.refused {
         warn(&format!(
@@ -79,8 +86,10 @@ pub fn report(closed: &Closed, args: &AddArgs, file: &str, elapsed: Duration) ->
         ));
     }
 
+    if let Some(signal) = closed.signal {
+        return signal.exit_code();
+    }
     match &closed.stop {
-        Some(Stop::Signal(signal)) => signal.exit_code(),
         _ if closed.refused => EXIT_REFUSED,
         Some(Stop::Input(_)) if closed.sent == 0 => EXIT_USAGE,
         Some(_) => EXIT_SOME_FAILED,
@@ -90,19 +99,35 @@ pub fn report(closed: &Closed, args: &AddArgs, file: &str, elapsed: Duration) ->
     }
 }
 
-/// How to finish a run that stopped early: the failed rows, then the rows not read.
-fn resume(closed: &Closed, args: &AddArgs, file: &str, failed_file: Option<&std::path::Path>) {
-    let mut again = vec!["aelyst".to_owned(), "tags".into(), "add".into()];
+/// How to finish a run that stopped early: the failed rows, then the rows not read. Each
+/// step is a command line to paste: values go as `--flag=VALUE`, so that one starting with
+/// `-` is not taken for a flag, and the flags that chose the API and the token come along.
+fn resume(
+    closed: &Closed,
+    cli: &Cli,
+    args: &AddArgs,
+    file: &str,
+    failed_file: Option<&std::path::Path>,
+) {
+    let flag = |name: &str, value: &str| shell_quote(&format!("--{name}={value}"));
+    let mut command = vec!["aelyst".to_owned(), "tags".into(), "add".into()];
+    if let Some(url) = &cli.base_url {
+        command.push(flag("base-url", url));
+    }
+    if let Some(token_file) = &cli.token_file {
+        command.push(flag("token-file", &token_file.to_string_lossy()));
+    }
+    if args.dry_run {
+        command.push("--dry-run".into());
+    }
     let mut steps = Vec::new();
     let from_line = match failed_file {
         Some(failed) => {
             if closed.failed > 0 {
                 let failed = failed.to_string_lossy();
-                steps.push(format!(
-                    "{} --file {}",
-                    again.join(" "),
-                    shell_quote(&failed)
-                ));
+                // `--file=-` would read standard input, not a file named `-`.
+                let failed = if failed == "-" { "./-".into() } else { failed };
+                steps.push([&command[..], &[flag("file", &failed)]].concat().join(" "));
             }
             closed.unread_from
         }
@@ -121,22 +146,25 @@ fn resume(closed: &Closed, args: &AddArgs, file: &str, failed_file: Option<&std:
                 "aelyst: the rows from line {line} on were not read"
             ));
         }
-        again.extend(["--file".into(), shell_quote(file)]);
+        command.push(flag("file", file));
         if let Some(format) = args.format {
             let format = if format == crate::input::Format::Csv {
                 "csv"
             } else {
                 "jsonl"
             };
-            again.extend(["--format".into(), format.into()]);
+            command.push(flag("format", format));
         }
         for tag in &args.extra_tags {
-            again.extend(["--tag".into(), shell_quote(tag)]);
+            command.push(flag("tag", tag));
         }
-        again.extend(["--from-line".into(), line.to_string()]);
-        steps.push(again.join(" "));
+        command.push(flag("from-line", &line.to_string()));
+        steps.push(command.join(" "));
     }
     if !steps.is_empty() {
-        warn(&format!("aelyst: to resume: {}", steps.join("; then ")));
+        warn("aelyst: to resume, run:");
+        for step in steps {
+            warn(&format!("  {step}"));
+        }
     }
 }
