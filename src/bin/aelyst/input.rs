@@ -7,9 +7,8 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 
-use serde::Deserialize;
-
-use crate::tag_list;
+use crate::csv_row::Header;
+use crate::json_row;
 
 /// The longest line read as a row. A longer one is a failed row holding its first KiB: no
 /// contact needs more, and it bounds the memory each row takes.
@@ -119,7 +118,7 @@ pub fn open(path: &str, format: Format, from_line: u64) -> Result<Input, OpenErr
     let mut lines = Lines::new(input);
     let format = match format {
         Format::Jsonl => Parser::Jsonl,
-        Format::Csv => Parser::Csv(Box::new(Header::read(&mut lines)?)),
+        Format::Csv => Parser::Csv(Box::new(read_header(&mut lines)?)),
     };
     Ok(Input {
         lines,
@@ -147,7 +146,7 @@ impl Input {
                 Err(unreadable) => unreadable,
                 Ok(text) => match &mut self.format {
                     Parser::Csv(header) => header.row(text),
-                    Parser::Jsonl => json_row(text),
+                    Parser::Jsonl => json_row::read(text),
                 },
             };
             return Some(Ok(Row {
@@ -156,6 +155,18 @@ impl Input {
             }));
         }
     }
+}
+
+/// Reads and checks a CSV header: its first line.
+fn read_header(lines: &mut Lines) -> Result<Header, OpenError> {
+    let line = lines.next().map_err(OpenError::Header)?;
+    let text = match &line {
+        None => "",
+        Some(line) => line
+            .text()
+            .map_err(|_| OpenError::BadHeader("not valid UTF-8".into()))?,
+    };
+    Header::parse(text)
 }
 
 impl Iterator for Input {
@@ -261,211 +272,9 @@ impl Line<'_> {
     }
 }
 
-/// Where a CSV row's fields are.
-struct Header {
-    line: CsvLine,
-    identifier: Columns,
-    tags: Option<usize>,
-    /// A failed file's columns: a row with `raw` set is one that could not be read.
-    raw: Option<usize>,
-    error: Option<usize>,
-}
-
-/// Where a CSV row's identifier comes from.
-enum Columns {
-    Identifier(usize),
-    /// `id`, `email` and `phone` columns; the first non-empty one wins.
-    Kinds(Vec<(&'static str, usize)>),
-}
-
-impl Header {
-    fn read(lines: &mut Lines) -> Result<Header, OpenError> {
-        let line = lines.next().map_err(OpenError::Header)?;
-        let text = match &line {
-            None => "",
-            Some(line) => line
-                .text()
-                .map_err(|_| OpenError::BadHeader("not valid UTF-8".into()))?,
-        };
-        let mut line = CsvLine::new();
-        let names = line.fields(text).map_err(OpenError::BadHeader)?;
-        let find = |name: &str| {
-            names
-                .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(name))
-        };
-        let identifier = match find("identifier") {
-            Some(column) => Columns::Identifier(column),
-            None => {
-                let kinds: Vec<_> = ["id", "email", "phone"]
-                    .into_iter()
-                    .filter_map(|kind| find(kind).map(|column| (kind, column)))
-                    .collect();
-                if kinds.is_empty() {
-                    return Err(OpenError::NoIdentifierColumn(names));
-                }
-                Columns::Kinds(kinds)
-            }
-        };
-        Ok(Header {
-            line,
-            identifier,
-            tags: find("tags"),
-            raw: find("raw"),
-            error: find("error"),
-        })
-    }
-
-    fn row(&mut self, text: &str) -> Content {
-        let fields = match self.line.fields(text) {
-            Ok(fields) => fields,
-            Err(reason) => {
-                return Content::Unreadable {
-                    raw: text.to_owned(),
-                    reason,
-                };
-            }
-        };
-        let get = |column: Option<usize>| column.and_then(|c| fields.get(c)).map(String::as_str);
-        // A failed file's raw text is kept to the byte; everything else is trimmed, as
-        // spreadsheets pad cells.
-        if let Some(raw) = get(self.raw).filter(|raw| !raw.is_empty()) {
-            return unreadable_again(raw, get(self.error));
-        }
-        let identifier = match &self.identifier {
-            Columns::Identifier(column) => get(Some(*column)).unwrap_or("").trim().to_owned(),
-            Columns::Kinds(kinds) => kinds
-                .iter()
-                .find_map(|(kind, column)| {
-                    let value = get(Some(*column))?.trim();
-                    (!value.is_empty()).then(|| format!("{kind}:{value}"))
-                })
-                .unwrap_or_default(),
-        };
-        Content::Contact {
-            identifier,
-            tags: get(self.tags).map(tag_list::read).unwrap_or_default(),
-        }
-    }
-}
-
-/// Splits CSV lines into fields with one parser, set up once: setting one up costs far more
-/// than a line (it builds its state machine).
-struct CsvLine {
-    parser: csv_core::Reader,
-    output: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl CsvLine {
-    fn new() -> Self {
-        Self {
-            parser: csv_core::Reader::new(),
-            output: Vec::new(),
-            ends: Vec::new(),
-        }
-    }
-
-    /// The fields of one line, as written.
-    fn fields(&mut self, text: &str) -> Result<Vec<String>, String> {
-        // Quotes come in pairs in a CSV line (`""` inside a quoted field): an odd count is a
-        // field left open, which would otherwise run on into the next lines.
-        if text.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
-            return Err("malformed csv: a quote is not closed on its line".into());
-        }
-        self.parser.reset();
-        // Unquoting only shrinks a line, and it has at most one field more than bytes.
-        self.output.resize(text.len(), 0);
-        self.ends.resize(text.len() + 1, 0);
-        let mut input = text.as_bytes();
-        let (mut written, mut fields) = (0, 0);
-        loop {
-            let (result, read, wrote, ended) = self.parser.read_record(
-                input,
-                &mut self.output[written..],
-                &mut self.ends[fields..],
-            );
-            input = &input[read..];
-            written += wrote;
-            fields += ended;
-            match result {
-                csv_core::ReadRecordResult::InputEmpty => {}
-                csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => break,
-                csv_core::ReadRecordResult::OutputFull
-                | csv_core::ReadRecordResult::OutputEndsFull => {
-                    return Err("malformed csv: the line does not parse".into());
-                }
-            }
-        }
-        if !input.is_empty() {
-            return Err("malformed csv: a carriage return splits the line".into());
-        }
-        let mut start = 0;
-        let fields = self.ends[..fields]
-            .iter()
-            .map(|&end| {
-                let field = String::from_utf8_lossy(&self.output[start..end]).into_owned();
-                start = end;
-                field
-            })
-            .collect();
-        Ok(fields)
-    }
-}
-
-/// A JSON Lines row: an `identifier`, or one of `id`, `email`, `phone`; `tags` as a list or a
-/// `;`-separated string. `raw` and `error` are a failed file's.
-#[derive(Deserialize)]
-struct JsonRow {
-    identifier: Option<String>,
-    id: Option<u64>,
-    email: Option<String>,
-    phone: Option<String>,
-    tags: Option<JsonTags>,
-    raw: Option<String>,
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum JsonTags {
-    List(Vec<String>),
-    Text(String),
-}
-
-fn json_row(text: &str) -> Content {
-    let row = match serde_json::from_str::<JsonRow>(text) {
-        Ok(row) => row,
-        Err(err) => {
-            return Content::Unreadable {
-                raw: text.to_owned(),
-                reason: format!("malformed json: {err}"),
-            };
-        }
-    };
-    if let Some(raw) = row.raw.as_deref().filter(|raw| !raw.is_empty()) {
-        return unreadable_again(raw, row.error.as_deref());
-    }
-    // Spaces around an identifier are dropped, as they are from a CSV cell, so that a row
-    // reads the same from a failed file in either format.
-    let identifier = row
-        .identifier
-        .map(|identifier| identifier.trim().to_owned())
-        .or(row.id.map(|id| format!("id:{id}")))
-        .or(row.email.map(|email| format!("email:{}", email.trim())))
-        .or(row.phone.map(|phone| format!("phone:{}", phone.trim())))
-        .unwrap_or_default();
-    let tags = match row.tags {
-        Some(JsonTags::List(tags)) => tags,
-        Some(JsonTags::Text(text)) => tag_list::split(&text),
-        None => Vec::new(),
-    };
-    Content::Contact { identifier, tags }
-}
-
 /// A failed file's row that could not be read the first time: it stays failed, with its
 /// reason, until someone fills in its identifier and tags and empties `raw`.
-fn unreadable_again(raw: &str, error: Option<&str>) -> Content {
+pub fn unreadable_again(raw: &str, error: Option<&str>) -> Content {
     Content::Unreadable {
         raw: raw.to_owned(),
         reason: error
@@ -512,7 +321,7 @@ mod tests {
     fn rows(format: Format, text: &'static [u8]) -> Vec<(u64, Content)> {
         let mut lines = Lines::new(Box::new(text));
         let format = match format {
-            Format::Csv => Parser::Csv(Box::new(Header::read(&mut lines).unwrap())),
+            Format::Csv => Parser::Csv(Box::new(read_header(&mut lines).unwrap())),
             Format::Jsonl => Parser::Jsonl,
         };
         let input = Input {

@@ -5,9 +5,11 @@
 
 mod add;
 mod args;
+mod csv_row;
 mod error;
 mod failed;
 mod input;
+mod json_row;
 mod ledger;
 mod output;
 mod signals;
