@@ -268,8 +268,14 @@ impl Ledger {
                 identifier,
                 error,
                 ..
-            } => format!("line {line}: {identifier}: {error}"),
-            FailedRow::Unreadable { line, error, .. } => format!("line {line}: {error}"),
+            } => format!(
+                "line {line}: {}: {}",
+                output::printable(identifier),
+                output::printable(error)
+            ),
+            FailedRow::Unreadable { line, error, .. } => {
+                format!("line {line}: {}", output::printable(error))
+            }
         };
         self.progress.suspend(|| output::warn(&text));
     }
