@@ -518,7 +518,7 @@ async fn help_and_readme_give_the_same_exit_codes() {
             "README gives exit code {code}"
         );
     }
-    assert!(help.contains("143: by SIGTERM") && section.contains("| 130, 143 |"));
+    assert!(help.contains("143: by SIGTERM") && section.contains("| 130, 143, 129 |"));
     for text in [
         "FILE.partial",
         "--from-line",
@@ -541,7 +541,7 @@ async fn numeric_flags_out_of_range_are_usage_errors() {
         ("--concurrency", "0"),
         ("--concurrency", "1025"),
         ("--max-attempts", "0"),
-        ("--retry-delay", "3600001"),
+        ("--retry-delay", "60001"),
         ("--queued-delay", "-1"),
         ("--max-requeues", "101"),
     ] {
@@ -1101,8 +1101,10 @@ async fn a_failed_file_that_cannot_be_written_stops_reading_and_loses_no_row() {
     let read = in_file.len() + on_stderr.len();
     let last_read = in_file.union(&on_stderr).max().copied().unwrap();
     assert_eq!(read as u64, last_read - 1, "every row read up to the last");
+    // The resume starts the input again from the first row listed, not the first unread.
+    let first_listed = on_stderr.first().unwrap();
     assert!(
-        stderr.contains(&format!("--from-line={}", last_read + 1)) || last_read == 301,
+        stderr.contains(&format!("--from-line={first_listed}")),
         "{stderr}"
     );
 }
@@ -1118,10 +1120,20 @@ async fn a_failed_file_that_is_not_a_regular_file_is_never_replaced() {
     let link = scratch.path("link.csv");
     std::os::unix::fs::symlink(&target, &link).unwrap();
 
-    for failed in [&folder, &link] {
+    let fifo = scratch.path("fifo.csv");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid, NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+
+    // Each is refused without being opened: opening a named pipe would wait for ever.
+    for failed in [&folder, &link, &fifo] {
         let out = add_file(&fake, &input, failed, &[]).await;
         out.assert_fails(2, "is not a regular file");
     }
+    let partial_is_a_pipe = scratch.path("other.csv");
+    std::fs::rename(&fifo, partial_of(&partial_is_a_pipe)).unwrap();
+    let out = add_file(&fake, &input, &partial_is_a_pipe, &[]).await;
+    out.assert_fails(2, "other.csv.partial exists");
 
     assert!(folder.is_dir());
     assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
@@ -1149,4 +1161,22 @@ async fn an_interrupted_dry_run_resumes_as_a_dry_run_with_the_same_flags() {
     assert!(resumed.stdout.contains("valid"), "{}", resumed.stdout);
     assert_eq!(fake.request_count(), 0, "a dry run's resume sends nothing");
     assert!(out.stderr.contains("--dry-run") && out.stderr.contains(&base_url));
+}
+
+#[tokio::test]
+async fn an_input_that_cannot_be_read_at_all_leaves_an_older_failed_file_alone() {
+    let fake = FakeServer::start().await.unwrap();
+    let scratch = Scratch::new("unreadable-input");
+    let folder = scratch.path("folder.jsonl");
+    std::fs::create_dir(&folder).unwrap();
+    let failed = scratch.file("failed.jsonl", "{\"id\": 1, \"tags\": [\"kept\"]}\n");
+
+    let out = add_file(&fake, &folder, &failed, &[]).await;
+
+    out.assert_fails(2, "cannot read the input");
+    assert_eq!(
+        std::fs::read_to_string(&failed).unwrap(),
+        "{\"id\": 1, \"tags\": [\"kept\"]}\n"
+    );
+    assert!(!partial_of(&failed).exists());
 }

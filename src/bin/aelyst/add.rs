@@ -74,6 +74,7 @@ pub async fn add_file(cli: &Cli, args: &AddArgs, file: &str) -> Result<u8, CliEr
     let format = args.format.unwrap_or_else(|| Format::guess(file));
     let input = input::open(file, format, args.from_line)?;
     if let Some(failed) = &args.failed {
+        FailedFile::check(failed)?;
         refuse_the_input(file, failed)?;
     }
     let client = match args.dry_run {
@@ -89,14 +90,16 @@ pub async fn add_file(cli: &Cli, args: &AddArgs, file: &str) -> Result<u8, CliEr
 
     match client {
         Some(client) => send(client, args, rows, &ledger, signals).await,
-        None => check(rows, &ledger, signals).await,
+        None => check(rows, &ledger, signals, args.quiet).await,
     }
     let closed = lock(&ledger).close();
     Ok(summary::report(&closed, cli, args, file, started.elapsed()))
 }
 
-/// Refuses a --failed that is the input (or its partial file is): the same file, whatever
-/// its name, a hard link or standard input redirected from it included.
+/// Refuses a --failed that is the input: the same file, whatever its name, a hard link or
+/// standard input redirected from it included. [`FailedFile::check`] has made sure that
+/// FILE, if it exists, is a regular file, which is safe to open, and that FILE.partial does
+/// not exist.
 fn refuse_the_input(file: &str, failed: &Path) -> Result<(), CliError> {
     let input = match file {
         "-" => same_file::Handle::stdin(),
@@ -105,10 +108,8 @@ fn refuse_the_input(file: &str, failed: &Path) -> Result<(), CliError> {
     let Ok(input) = input else {
         return Ok(());
     };
-    for path in [failed.to_owned(), FailedFile::partial_path(failed)] {
-        if same_file::Handle::from_path(&path).is_ok_and(|handle| handle == input) {
-            return Err(CliError::FailedIsInput(path));
-        }
+    if same_file::Handle::from_path(failed).is_ok_and(|handle| handle == input) {
+        return Err(CliError::FailedIsInput(failed.to_owned()));
     }
     Ok(())
 }
@@ -208,6 +209,7 @@ async fn check(
     mut rows: mpsc::Receiver<Result<Row, ReadError>>,
     ledger: &Shared,
     mut signals: Signals,
+    quiet: bool,
 ) {
     let mut ticks = progress_ticks();
     loop {
@@ -229,7 +231,7 @@ async fn check(
                 lock(ledger).stop(Stop::Signal(signal));
                 break;
             },
-            _ = ticks.tick() => show_progress(&lock(ledger), true),
+            _ = ticks.tick() => show_progress(&lock(ledger), quiet),
         }
     }
 }
@@ -259,11 +261,12 @@ fn client(cli: &Cli, args: &AddArgs) -> Result<Client, CliError> {
             .to_owned(),
         None => std::env::var(aelyst::TOKEN_ENV).map_err(|_| CliError::NoToken)?,
     };
-    let mut builder = Client::builder().token(token).retry_policy(
-        RetryPolicy::default()
-            .max_attempts(args.max_attempts)
-            .base_delay(Duration::from_millis(args.retry_delay)),
-    );
+    let first_wait = Duration::from_millis(args.retry_delay);
+    let policy = RetryPolicy::default()
+        .max_attempts(args.max_attempts)
+        .base_delay(first_wait)
+        .max_delay(first_wait.max(Duration::from_secs(20)));
+    let mut builder = Client::builder().token(token).retry_policy(policy);
     if let Some(base_url) = &cli.base_url {
         builder = builder.base_url(base_url);
     }

@@ -21,8 +21,8 @@ reason, appended as they fail to FILE.partial, which becomes FILE when the run e
 valid input, so running it again retries exactly those rows. Without --failed they are
 listed on standard error.
 
-Ctrl-C or SIGTERM: reading stops, the rows under way (read and handed to the API, a few
-hundred at most) get 5 seconds to finish (a second signal ends them at once), the rows not
+Ctrl-C, SIGTERM or SIGHUP: reading stops, the rows under way (read and handed to the API, up
+to 16 per call in flight) get 5 seconds to finish (a second signal ends them at once), the rows not
 tagged go to --failed as `interrupted`, and the summary says how to resume: run the failed
 file, and the input again with --from-line N for the rows not read. After a crash or `kill -9`, FILE.partial holds the rows failed until
 then: run it, and the input again from the last line the progress said was done (adding a
@@ -34,7 +34,7 @@ Exit codes:
   2    nothing was sent: bad arguments, no token, an unreadable input or header, or a
        --failed that is the input or whose FILE.partial exists
   3    the API refused the token; sending stopped, the rows not tagged are in --failed
-  130  interrupted by Ctrl-C (SIGINT); 143: by SIGTERM
+  130  interrupted by Ctrl-C (SIGINT); 143: by SIGTERM; 129: by SIGHUP
 
 Examples:
   aelyst tags add email:ann@example.com vip lead
@@ -125,9 +125,10 @@ pub struct AddArgs {
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
 
-    /// The first retry's longest wait, in milliseconds (doubling after; at most an hour).
+    /// The first retry's longest wait, in milliseconds (at most a minute), doubling after up
+    /// to 20 s or this, whichever is longer; a call gives up after 2 minutes in all.
     #[arg(long, value_name = "MS", default_value_t = 1000,
-          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub retry_delay: u64,
 
     /// How long a contact answered 449 (queued) waits before going again, in milliseconds

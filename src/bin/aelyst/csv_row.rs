@@ -10,7 +10,8 @@ pub struct Header {
     line: CsvLine,
     identifier: Columns,
     tags: Option<usize>,
-    /// A failed file's columns: a row with `raw` set is one that could not be read.
+    /// A failed file's columns (`line`, `error` and `raw` all there): a row with `raw` set is
+    /// one that could not be read.
     raw: Option<usize>,
     error: Option<usize>,
 }
@@ -53,7 +54,9 @@ impl Header {
             line,
             identifier,
             tags: find("tags"),
-            raw: find("raw"),
+            // A file of the user's own may have a `raw` column: only a failed file's layout
+            // gives it this meaning.
+            raw: find("line").and(find("error")).and(find("raw")),
             error: find("error"),
         })
     }
@@ -72,7 +75,8 @@ impl Header {
         let get = |column: Option<usize>| column.and_then(|c| fields.get(c)).map(String::as_str);
         // A failed file's raw text is kept to the byte; everything else is trimmed, as
         // spreadsheets pad cells.
-        if let Some(raw) = get(self.raw).filter(|raw| !raw.is_empty()) {
+        // A spreadsheet may pad an emptied cell with spaces: that is empty too.
+        if let Some(raw) = get(self.raw).filter(|raw| !raw.trim().is_empty()) {
             return input::unreadable_again(raw, get(self.error));
         }
         let identifier = match &self.identifier {

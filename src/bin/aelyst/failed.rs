@@ -65,6 +65,26 @@ impl FailedFile {
         PathBuf::from(name)
     }
 
+    /// Checks, without opening anything (opening a named pipe waits for a writer), that a
+    /// run may write `path`: that `FILE` is a regular file or nothing, and that no
+    /// `FILE.partial` is left from a run cut short.
+    ///
+    /// # Errors
+    ///
+    /// `FILE` exists and is not a regular file: the rename at the end must never replace a
+    /// device (`/dev/null`, as root), a directory, a named pipe or a link. Or `FILE.partial`
+    /// exists.
+    pub fn check(path: &Path) -> Result<(), CreateError> {
+        if std::fs::symlink_metadata(path).is_ok_and(|existing| !existing.is_file()) {
+            return Err(CreateError::NotAFile(path.to_owned()));
+        }
+        let partial = Self::partial_path(path);
+        if std::fs::symlink_metadata(&partial).is_ok() {
+            return Err(CreateError::PartialExists(partial, path.to_owned()));
+        }
+        Ok(())
+    }
+
     /// Starts `FILE.partial` for `path`, with its header.
     ///
     /// # Errors
@@ -72,13 +92,7 @@ impl FailedFile {
     /// `FILE` exists and is not a regular file, or `FILE.partial` already exists, or cannot be
     /// created or written.
     pub fn create(path: &Path) -> Result<Self, CreateError> {
-        // The partial file is renamed over FILE at the end: that must never replace a device
-        // (`/dev/null`, as root), a directory or a link.
-        if let Ok(existing) = std::fs::symlink_metadata(path) {
-            if !existing.is_file() {
-                return Err(CreateError::NotAFile(path.to_owned()));
-            }
-        }
+        Self::check(path)?;
         let partial = Self::partial_path(path);
         let file = OpenOptions::new()
             .write(true)
@@ -101,9 +115,12 @@ impl FailedFile {
         };
         if format == Format::Csv {
             failed.buffer.extend(b"identifier,tags,line,error,raw\n");
-            failed
-                .append()
-                .map_err(|err| CreateError::Create(failed.partial.clone(), err))?;
+            if let Err(err) = failed.append() {
+                // A refused run leaves nothing behind, least of all a partial file that would
+                // refuse the next run.
+                let _ = std::fs::remove_file(&failed.partial);
+                return Err(CreateError::Create(failed.partial.clone(), err));
+            }
         }
         Ok(failed)
     }

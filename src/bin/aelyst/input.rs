@@ -67,8 +67,8 @@ pub enum OpenError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot read the csv header")]
-    Header(#[source] io::Error),
+    #[error("cannot read the input")]
+    Read(#[source] io::Error),
     #[error("the csv header is not valid: {0}")]
     BadHeader(String),
     #[error(
@@ -116,6 +116,9 @@ pub fn open(path: &str, format: Format, from_line: u64) -> Result<Input, OpenErr
         Box::new(file)
     };
     let mut lines = Lines::new(input);
+    // A first read that fails (a directory given as the file) fails the run before anything
+    // is started, whatever the format.
+    lines.reader.fill_buf().map_err(OpenError::Read)?;
     let format = match format {
         Format::Jsonl => Parser::Jsonl,
         Format::Csv => Parser::Csv(Box::new(read_header(&mut lines)?)),
@@ -139,7 +142,7 @@ impl Input {
                     return Some(Err(ReadError { line, source }));
                 }
             };
-            if line.number < self.from_line || line.bytes.trim_ascii().is_empty() {
+            if line.number < self.from_line || line.is_blank() {
                 continue;
             }
             let content = match line.text() {
@@ -159,12 +162,13 @@ impl Input {
 
 /// Reads and checks a CSV header: its first line.
 fn read_header(lines: &mut Lines) -> Result<Header, OpenError> {
-    let line = lines.next().map_err(OpenError::Header)?;
+    let line = lines.next().map_err(OpenError::Read)?;
     let text = match &line {
         None => "",
-        Some(line) => line
-            .text()
-            .map_err(|_| OpenError::BadHeader("not valid UTF-8".into()))?,
+        Some(line) => line.text().map_err(|unreadable| match unreadable {
+            Content::Unreadable { reason, .. } => OpenError::BadHeader(reason),
+            Content::Contact { .. } => OpenError::BadHeader("unreadable".into()),
+        })?,
     };
     Header::parse(text)
 }
@@ -251,6 +255,13 @@ impl Lines {
 }
 
 impl Line<'_> {
+    /// Nothing but spaces, of any kind; a line cut short for its length never is.
+    fn is_blank(&self) -> bool {
+        !self.too_long
+            && (self.bytes.trim_ascii().is_empty()
+                || std::str::from_utf8(self.bytes).is_ok_and(|text| text.trim().is_empty()))
+    }
+
     /// The line as text, or the failed row it makes.
     fn text(&self) -> Result<&str, Content> {
         let unreadable = |reason: String| Content::Unreadable {
@@ -373,6 +384,20 @@ mod tests {
     }
 
     #[test]
+    fn a_long_line_is_a_row_whatever_it_starts_with_and_a_line_of_spaces_is_blank() {
+        let mut text = b"{\"id\": 1, \"tags\": [\"a\"]}\n".to_vec();
+        text.extend(std::iter::repeat_n(b' ', 2000));
+        text.extend(std::iter::repeat_n(b'x', MAX_LINE));
+        text.extend("\n\u{a0} \t\n{\"id\": 3, \"tags\": [\"c\"]}\n".as_bytes());
+        let read = rows(Format::Jsonl, Vec::leak(text));
+        let lines: Vec<u64> = read.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [1, 2, 4]);
+        assert!(
+            matches!(&read[1].1, Content::Unreadable { reason, .. } if reason.contains("longer"))
+        );
+    }
+
+    #[test]
     fn a_byte_order_mark_and_crlf_are_not_part_of_the_row() {
         let read = rows(
             Format::Jsonl,
@@ -409,7 +434,8 @@ mod tests {
                 Content::Contact { .. } => None,
             })
             .collect();
-        assert_eq!(raws, ["  {\"id\":2", "\u{a0}"]);
+        // A cell of spaces only, of any kind, is an emptied one: such a line is blank.
+        assert_eq!(raws, ["  {\"id\":2"]);
         assert_eq!(read[2].1, contact("id:4", &["a"]));
         let read = rows(
             Format::Jsonl,

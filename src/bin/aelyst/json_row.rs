@@ -36,7 +36,7 @@ pub fn read(text: &str) -> Content {
             };
         }
     };
-    if let Some(raw) = row.raw.as_deref().filter(|raw| !raw.is_empty()) {
+    if let Some(raw) = row.raw.as_deref().filter(|raw| !raw.trim().is_empty()) {
         return input::unreadable_again(raw, row.error.as_deref());
     }
     // Spaces around an identifier are dropped, as they are from a CSV cell, so that a row

@@ -54,6 +54,8 @@ pub struct Ledger {
     requeues: u64,
     /// The first line failed for not having been sent (interrupted, or after a 401).
     first_unsent: Option<u64>,
+    /// The first line listed on standard error because the failed file could not take it.
+    first_listed: Option<u64>,
 }
 
 /// What a run came to, for its summary and exit code.
@@ -70,6 +72,8 @@ pub struct Closed {
     /// The first line not read, when reading stopped early.
     pub unread_from: Option<u64>,
     pub first_unsent: Option<u64>,
+    /// The first line listed on standard error because the failed file could not take it.
+    pub first_listed: Option<u64>,
     pub failed_file: FailedFileState,
 }
 
@@ -113,6 +117,7 @@ impl Ledger {
             retries: 0,
             requeues: 0,
             first_unsent: None,
+            first_listed: None,
         }
     }
 
@@ -262,6 +267,12 @@ impl Ledger {
                 }
             }
         }
+        if self.failed_broken.is_some() {
+            let line = match row {
+                FailedRow::Contact { line, .. } | FailedRow::Unreadable { line, .. } => *line,
+            };
+            self.first_listed = Some(self.first_listed.map_or(line, |first| first.min(line)));
+        }
         let text = match row {
             FailedRow::Contact {
                 line,
@@ -354,6 +365,7 @@ impl Ledger {
             signal: self.signal,
             unread_from,
             first_unsent: self.first_unsent,
+            first_listed: self.first_listed,
             failed_file,
         }
     }

@@ -15,13 +15,31 @@ pub fn warn(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// `arg` as a shell reads it, for a command line the user can paste.
-pub fn shell_quote(arg: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c);
-    if !arg.is_empty() && arg.chars().all(safe) {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
+/// `arg` as a shell reads it, for a command line the user can paste: as it is when that is
+/// safe, in single quotes, or, when it holds control characters or bytes that are not
+/// UTF-8 (a file's name may), in `$'…'` with those bytes escaped.
+pub fn shell_quote(arg: &[u8]) -> String {
+    let safe = |b: &u8| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(b);
+    match std::str::from_utf8(arg) {
+        Ok(text) if !text.is_empty() && arg.iter().all(safe) => text.to_owned(),
+        Ok(text) if !text.chars().any(char::is_control) => {
+            format!("'{}'", text.replace('\'', r"'\''"))
+        }
+        _ => {
+            let mut quoted = String::from("$'");
+            for &b in arg {
+                match b {
+                    b'\'' | b'\\' => {
+                        quoted.push('\\');
+                        quoted.push(char::from(b));
+                    }
+                    b' '..=b'~' => quoted.push(char::from(b)),
+                    _ => quoted.push_str(&format!("\\x{b:02x}")),
+                }
+            }
+            quoted.push('\'');
+            quoted
+        }
     }
 }
 
@@ -38,4 +56,17 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         })
         .collect::<String>()
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_quoted_only_as_much_as_they_need() {
+        assert_eq!(shell_quote(b"--file=a.csv"), "--file=a.csv");
+        assert_eq!(shell_quote(b"--tag=it's"), r"'--tag=it'\''s'");
+        assert_eq!(shell_quote(b"--file=a\xffb\n"), r"$'--file=a\xffb\x0a'");
+        assert_eq!(shell_quote(b"--tag=\\'"), r"'--tag=\'\'''");
+    }
 }

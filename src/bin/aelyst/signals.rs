@@ -7,6 +7,9 @@ use std::io;
 pub enum Signal {
     Interrupt,
     Terminate,
+    /// The terminal went away (a closed ssh session): the run stops as cleanly as on Ctrl-C,
+    /// where it would otherwise die like a `kill -9`.
+    HangUp,
 }
 
 impl Signal {
@@ -14,6 +17,7 @@ impl Signal {
         match self {
             Signal::Interrupt => "SIGINT",
             Signal::Terminate => "SIGTERM",
+            Signal::HangUp => "SIGHUP",
         }
     }
 
@@ -22,6 +26,7 @@ impl Signal {
         match self {
             Signal::Interrupt => 130,
             Signal::Terminate => 143,
+            Signal::HangUp => 129,
         }
     }
 }
@@ -32,6 +37,8 @@ pub struct Signals {
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hang_up: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -47,6 +54,7 @@ impl Signals {
             Ok(Self {
                 interrupt: signal(SignalKind::interrupt())?,
                 terminate: signal(SignalKind::terminate())?,
+                hang_up: signal(SignalKind::hangup())?,
             })
         }
         #[cfg(not(unix))]
@@ -60,6 +68,7 @@ impl Signals {
             tokio::select! {
                 _ = self.interrupt.recv() => Signal::Interrupt,
                 _ = self.terminate.recv() => Signal::Terminate,
+                _ = self.hang_up.recv() => Signal::HangUp,
             }
         }
         #[cfg(not(unix))]

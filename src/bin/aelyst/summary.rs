@@ -76,7 +76,7 @@ pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &str, elapsed: D
     if let Some(Stop::Input(err)) = &closed.stop {
         warn(&format!("aelyst: {}", chain(err)));
     }
-    if closed.stop.is_some() {
+    if closed.stop.is_some() || (closed.refused && failed_file.is_none()) {
         resume(closed, cli, args, file, failed_file.as_deref());
     }
     if closed.refused {
@@ -109,56 +109,59 @@ fn resume(
     file: &str,
     failed_file: Option<&std::path::Path>,
 ) {
-    let flag = |name: &str, value: &str| shell_quote(&format!("--{name}={value}"));
+    let flag =
+        |name: &str, value: &[u8]| shell_quote(&[b"--", name.as_bytes(), b"=", value].concat());
+    let path = |path: &std::path::Path| path.as_os_str().as_encoded_bytes().to_vec();
     let mut command = vec!["aelyst".to_owned(), "tags".into(), "add".into()];
     if let Some(url) = &cli.base_url {
-        command.push(flag("base-url", url));
+        command.push(flag("base-url", url.as_bytes()));
     }
     if let Some(token_file) = &cli.token_file {
-        command.push(flag("token-file", &token_file.to_string_lossy()));
+        command.push(flag("token-file", &path(token_file)));
     }
     if args.dry_run {
         command.push("--dry-run".into());
     }
     let mut steps = Vec::new();
+    if let Some(failed) = failed_file.filter(|_| closed.failed > 0) {
+        // `--file=-` would read standard input, not a file named `-`.
+        let failed = match path(failed) {
+            name if name == b"-" => b"./-".to_vec(),
+            name => name,
+        };
+        steps.push([&command[..], &[flag("file", &failed)]].concat().join(" "));
+    }
+    if let Some(line) = closed.unread_from {
+        warn(&format!(
+            "aelyst: the rows from line {line} on were not read"
+        ));
+    }
     let from_line = match failed_file {
-        Some(failed) => {
-            if closed.failed > 0 {
-                let failed = failed.to_string_lossy();
-                // `--file=-` would read standard input, not a file named `-`.
-                let failed = if failed == "-" { "./-".into() } else { failed };
-                steps.push([&command[..], &[flag("file", &failed)]].concat().join(" "));
-            }
-            closed.unread_from
-        }
+        // Rows the failed file could not take were listed above: from the first of them.
+        Some(_) => min_line(closed.first_listed, closed.unread_from),
         // Without a failed file, from the first row that was not sent: rows failed before it
         // for a reason of their own were listed above.
-        None => match (closed.first_unsent, closed.unread_from) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        },
+        None => {
+            let first = min_line(closed.first_unsent, closed.unread_from);
+            if let Some(line) = first {
+                warn(&format!("aelyst: the first row not sent is on line {line}"));
+            }
+            first
+        }
     };
     if let Some(line) = from_line {
-        if failed_file.is_none() {
-            warn(&format!("aelyst: the first row not sent is on line {line}"));
-        } else {
-            warn(&format!(
-                "aelyst: the rows from line {line} on were not read"
-            ));
-        }
-        command.push(flag("file", file));
+        command.push(flag("file", file.as_bytes()));
         if let Some(format) = args.format {
-            let format = if format == crate::input::Format::Csv {
-                "csv"
-            } else {
-                "jsonl"
+            let format = match format {
+                crate::input::Format::Csv => "csv",
+                crate::input::Format::Jsonl => "jsonl",
             };
-            command.push(flag("format", format));
+            command.push(flag("format", format.as_bytes()));
         }
         for tag in &args.extra_tags {
-            command.push(flag("tag", tag));
+            command.push(flag("tag", tag.as_bytes()));
         }
-        command.push(flag("from-line", &line.to_string()));
+        command.push(flag("from-line", line.to_string().as_bytes()));
         steps.push(command.join(" "));
     }
     if !steps.is_empty() {
@@ -166,5 +169,12 @@ fn resume(
         for step in steps {
             warn(&format!("  {step}"));
         }
+    }
+}
+
+fn min_line(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
