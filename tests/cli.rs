@@ -1180,3 +1180,31 @@ async fn an_input_that_cannot_be_read_at_all_leaves_an_older_failed_file_alone()
     );
     assert!(!partial_of(&failed).exists());
 }
+
+#[tokio::test]
+async fn a_from_line_past_the_end_says_so() {
+    let fake = FakeServer::start().await.unwrap();
+    let scratch = Scratch::new("past-the-end");
+    let input = scratch.file("contacts.csv", "identifier,tags\nid:1,a\n");
+
+    let out = aelyst(
+        &fake,
+        &[
+            "tags",
+            "add",
+            "--file",
+            input.to_str().unwrap(),
+            "--from-line=9",
+        ],
+        None,
+    )
+    .await;
+
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no rows on or after line 9"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fake.request_count(), 0);
+}

@@ -17,6 +17,11 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// How much of a line too long to read is kept in the failed file.
 const KEPT_OF_LONG_LINE: usize = 1024;
 
+/// The most tags a row may list, duplicates included, as the client reads a contact's list:
+/// a row with more could never be sent, and is kept as its line rather than as thousands of
+/// small strings.
+const MAX_TAGS_READ: usize = 1000;
+
 /// The input formats `--format` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -56,6 +61,18 @@ pub enum Content {
     /// A line that is not a row, kept as text (invalid UTF-8 shown as U+FFFD) so that it can
     /// be fixed in the failed file. A failed file's row with a `raw` value reads back as this.
     Unreadable { raw: String, reason: String },
+}
+
+impl Content {
+    fn at_most_tags(self, text: &str) -> Content {
+        match self {
+            Content::Contact { tags, .. } if tags.len() > MAX_TAGS_READ => Content::Unreadable {
+                raw: text.to_owned(),
+                reason: format!("more than {MAX_TAGS_READ} tags on one row"),
+            },
+            content => content,
+        }
+    }
 }
 
 /// An input that fails before its first row: nothing is sent.
@@ -150,7 +167,8 @@ impl Input {
                 Ok(text) => match &mut self.format {
                     Parser::Csv(header) => header.row(text),
                     Parser::Jsonl => json_row::read(text),
-                },
+                }
+                .at_most_tags(text),
             };
             return Some(Ok(Row {
                 line: line.number,
@@ -395,6 +413,17 @@ mod tests {
         assert!(
             matches!(&read[1].1, Content::Unreadable { reason, .. } if reason.contains("longer"))
         );
+    }
+
+    #[test]
+    fn a_row_of_more_tags_than_a_contact_takes_is_kept_as_its_line() {
+        let many: String = (0..=MAX_TAGS_READ).map(|n| format!("t{n};")).collect();
+        let text = format!("identifier,tags\nid:1,{many}\nid:2,a;b\n");
+        let read = rows(Format::Csv, Vec::leak(text.into_bytes()));
+        assert!(
+            matches!(&read[0].1, Content::Unreadable { raw, reason } if raw.ends_with(&many) && reason.contains("1000 tags"))
+        );
+        assert_eq!(read[1].1, contact("id:2", &["a", "b"]));
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! The accounting of a file run: every row read ends here exactly once, tagged or failed.
 //!
 //! Rows come in through [`Ledger::take`] in line order. A row that cannot be sent fails at
-//! once; the others are under way until [`Ledger::finish`] (an API outcome), [`Ledger::checked`]
+//! once; the others are under way until [`Ledger::finish`] (an API outcome), [`Ledger::passed`]
 //! (a dry run) or [`Ledger::interrupt`] ends them. Nothing else counts a row.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 
-use aelyst::{BulkOutcome, Error, Identifier, InvalidInput};
+use aelyst::{BulkOutcome, Error, Identifier, Tags};
 use indicatif::ProgressBar;
 
 use crate::failed::{FailedFile, FailedRow};
@@ -165,14 +165,18 @@ impl Ledger {
         } else {
             None
         };
+        // Checked here as the bulk run will check them, so that a dry run makes the same
+        // checks, and a row under way keeps its tags without duplicates.
         let parsed = match problem {
             Some(problem) => Err(problem),
             None => identifier
                 .parse::<Identifier>()
+                .and_then(|contact| Ok((contact, Tags::new(tags.iter().cloned())?)))
                 .map_err(|err| ("invalid row", err.to_string())),
         };
         match parsed {
-            Ok(contact) => {
+            Ok((contact, checked)) => {
+                let tags = checked.as_slice().to_vec();
                 self.sent += 1;
                 let under_way = UnderWay {
                     identifier,
@@ -208,12 +212,9 @@ impl Ledger {
         );
     }
 
-    /// Ends a row of a dry run: its tags were checked, nothing was sent.
-    pub fn checked(&mut self, line: u64, result: Result<(), InvalidInput>) {
-        self.end(
-            line,
-            result.err().map(|err| ("invalid row", err.to_string())),
-        );
+    /// Ends a row of a dry run that passed every check: it would have been sent.
+    pub fn passed(&mut self, line: u64) {
+        self.end(line, None);
     }
 
     /// Ends every row still under way as interrupted: the run is stopping.
