@@ -150,33 +150,8 @@ impl Ledger {
         // The --tag tags join the row's own, once: what is sent is what a failed row keeps,
         // so that running the failed file again adds the same tags.
         tags.extend(self.extra_tags.iter().cloned());
-        let problem = if self.refused {
-            self.first_unsent.get_or_insert(line);
-            Some((
-                NOT_SENT_401,
-                "not sent: the api refused the token".to_owned(),
-            ))
-        } else if identifier.is_empty() {
-            let message = "no identifier: expected identifier, or one of id, email and phone";
-            Some(("invalid row", message.to_owned()))
-        } else if tags.is_empty() {
-            let message = "no tags: the row has none and no --tag was given";
-            Some(("invalid row", message.to_owned()))
-        } else {
-            None
-        };
-        // Checked here as the bulk run will check them, so that a dry run makes the same
-        // checks, and a row under way keeps its tags without duplicates.
-        let parsed = match problem {
-            Some(problem) => Err(problem),
-            None => identifier
-                .parse::<Identifier>()
-                .and_then(|contact| Ok((contact, Tags::new(tags.iter().cloned())?)))
-                .map_err(|err| ("invalid row", err.to_string())),
-        };
-        match parsed {
-            Ok((contact, checked)) => {
-                let tags = checked.as_slice().to_vec();
+        match self.check(line, &identifier, &tags) {
+            Ok((contact, tags)) => {
                 self.sent += 1;
                 let under_way = UnderWay {
                     identifier,
@@ -196,6 +171,37 @@ impl Ledger {
                 None
             }
         }
+    }
+
+    /// Whether a row can be sent, checked as the bulk run will check it (so that a dry run
+    /// makes the same checks): the contact and its distinct tags, or why not, as a reason for
+    /// the summary and a message.
+    fn check(
+        &mut self,
+        line: u64,
+        identifier: &str,
+        tags: &[String],
+    ) -> Result<(Identifier, Vec<String>), (&'static str, String)> {
+        let invalid = |message: String| ("invalid row", message);
+        if self.refused {
+            self.first_unsent.get_or_insert(line);
+            let message = "not sent: the api refused the token";
+            return Err((NOT_SENT_401, message.into()));
+        }
+        if identifier.is_empty() {
+            let message = "no identifier: expected identifier, or one of id, email and phone";
+            return Err(invalid(message.into()));
+        }
+        if tags.is_empty() {
+            return Err(invalid(
+                "no tags: the row has none and no --tag was given".into(),
+            ));
+        }
+        let contact: Identifier = identifier
+            .parse()
+            .map_err(|err| invalid(format!("{err}")))?;
+        let tags = Tags::new(tags.iter().cloned()).map_err(|err| invalid(format!("{err}")))?;
+        Ok((contact, tags.as_slice().to_vec()))
     }
 
     /// Ends a row with what the API made of it.
