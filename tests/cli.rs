@@ -703,7 +703,11 @@ async fn sigint_stops_reading_and_the_resume_it_names_tags_every_row() {
     let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
     let scratch = Scratch::new("sigint");
     let failed = scratch.path("failed.csv");
-    let mut run = Running::start(&fake, &["--failed", failed.to_str().unwrap()]);
+    // A name with a control character: the resume step must still be one line any POSIX
+    // shell reads.
+    let token = scratch.file("the\ttoken", fake.token());
+    let token = format!("--token-file={}", token.display());
+    let mut run = Running::start(&fake, &["--failed", failed.to_str().unwrap(), &token]);
     run.write("identifier,tags\n").await;
     run.write(&rows_csv(1..=50)).await;
     wait_until("50 rows tagged", || (1..=50).all(|id| tagged(&fake, id))).await;
@@ -1207,4 +1211,54 @@ async fn a_from_line_past_the_end_says_so() {
         out.stderr
     );
     assert_eq!(fake.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_named_pipe_as_the_input_is_read_once() {
+    let fake = FakeServer::start().await.unwrap();
+    let scratch = Scratch::new("fifo-input");
+    let fifo = scratch.path("contacts.csv");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid, NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, "identifier,tags\nid:1,a\nid:2,b\n"))
+    };
+    let failed = scratch.path("failed.csv");
+
+    // The writer is gone by the time the run checks --failed: opening the pipe again then
+    // would wait for ever.
+    let out = add_file(&fake, &fifo, &failed, &[]).await;
+
+    writer.join().unwrap().unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("2 tagged"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn a_row_that_grows_when_written_to_the_failed_file_still_reads_back() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let scratch = Scratch::new("growing-row");
+    // 25,000 quotes: 50 KB as JSON, 75 KB once quoted for a CSV failed file.
+    let tag = format!("q{}", "\"".repeat(25_000));
+    let row = serde_json::json!({ "identifier": "id:9", "tags": [&tag, "b;c"] });
+    let input = scratch.file("contacts.jsonl", &format!("{row}\n"));
+    let failed = scratch.path("failed.csv");
+    fake.fail_next(1, Fault::ServerError);
+
+    let first = add_file(&fake, &input, &failed, &["--max-attempts", "1"]).await;
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    let again = aelyst(
+        &fake,
+        &["tags", "add", "--file", failed.to_str().unwrap()],
+        None,
+    )
+    .await;
+
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        fake.tags_of(&Identifier::id(9)).unwrap(),
+        [tag, "b;c".to_owned()]
+    );
 }

@@ -101,9 +101,14 @@ pub async fn add_file(cli: &Cli, args: &AddArgs, file: &str) -> Result<u8, CliEr
 /// FILE, if it exists, is a regular file, which is safe to open, and that FILE.partial does
 /// not exist.
 fn refuse_the_input(file: &str, failed: &Path) -> Result<(), CliError> {
+    // Only a regular file can be the failed file; opening anything else again (a named
+    // pipe whose writer is gone) could wait for ever.
     let input = match file {
         "-" => same_file::Handle::stdin(),
-        path => same_file::Handle::from_path(path),
+        path if std::fs::metadata(path).is_ok_and(|meta| meta.is_file()) => {
+            same_file::Handle::from_path(path)
+        }
+        _ => return Ok(()),
     };
     let Ok(input) = input else {
         return Ok(());

@@ -10,12 +10,18 @@ use std::io::{self, BufRead, BufReader, Read};
 use crate::csv_row::Header;
 use crate::json_row;
 
-/// The longest line read as a row. A longer one is a failed row holding its first KiB: no
-/// contact needs more, and it bounds the memory each row takes.
-pub const MAX_LINE: usize = 64 * 1024;
+/// The most text a row may hold: its identifier and tags, or the text of a line that could
+/// not be read. No contact needs more, and it bounds the memory each row takes. A longer row
+/// is a failed row holding its first KiB.
+pub const MAX_ROW: usize = 64 * 1024;
 
-/// How much of a line too long to read is kept in the failed file.
-const KEPT_OF_LONG_LINE: usize = 1024;
+/// The longest line read. It leaves room for a failed file's rows, which write a row of
+/// [`MAX_ROW`] in up to six times its length (quotes doubled, control characters escaped), so
+/// that every row a run writes, the next run reads.
+pub const MAX_LINE: usize = 8 * MAX_ROW;
+
+/// How much of a row too long is kept in the failed file.
+const KEPT_OF_LONG_ROW: usize = 1024;
 
 /// The most tags a row may list, duplicates included, as the client reads a contact's list:
 /// a row with more could never be sent, and is kept as its line rather than as thousands of
@@ -33,9 +39,11 @@ pub enum Format {
 
 impl Format {
     /// The format a file's name suggests: `.jsonl` and `.ndjson` are JSON Lines, anything else
-    /// (standard input included) CSV.
+    /// (standard input included) CSV. A failed file's `.partial` is read as the file it
+    /// stands for.
     pub fn guess(path: &str) -> Format {
         let lower = path.to_ascii_lowercase();
+        let lower = lower.strip_suffix(".partial").unwrap_or(&lower);
         if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
             Format::Jsonl
         } else {
@@ -64,15 +72,47 @@ pub enum Content {
 }
 
 impl Content {
-    fn at_most_tags(self, text: &str) -> Content {
+    /// The row within [`MAX_ROW`] and [`MAX_TAGS_READ`]: one past them is a failed row that
+    /// keeps its first KiB (of `line`, the text a contact was read from).
+    fn bounded(self, line: &str) -> Content {
+        let too_long = format!("the row is longer than {} KiB", MAX_ROW / 1024);
         match self {
             Content::Contact { tags, .. } if tags.len() > MAX_TAGS_READ => Content::Unreadable {
-                raw: text.to_owned(),
+                raw: kept(line),
                 reason: format!("more than {MAX_TAGS_READ} tags on one row"),
+            },
+            Content::Contact { identifier, tags }
+                if identifier.len() + tags.iter().map(String::len).sum::<usize>() > MAX_ROW =>
+            {
+                Content::Unreadable {
+                    raw: kept(line),
+                    reason: format!("{too_long} (only its start is kept)"),
+                }
+            }
+            Content::Unreadable { raw, reason } if raw.len() > MAX_ROW => Content::Unreadable {
+                raw: kept(&raw),
+                reason: format!("{reason}; {too_long} (only its start is kept)"),
             },
             content => content,
         }
     }
+}
+
+/// `text`, or its first KiB when it is longer than a row may be.
+fn kept(text: &str) -> String {
+    match text.len() <= MAX_ROW {
+        true => text.to_owned(),
+        false => first_kib(text),
+    }
+}
+
+/// `text` cut to its first KiB, at a character boundary.
+fn first_kib(text: &str) -> String {
+    let end = (0..=KEPT_OF_LONG_ROW.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text[..end].to_owned()
 }
 
 /// An input that fails before its first row: nothing is sent.
@@ -163,12 +203,13 @@ impl Input {
                 continue;
             }
             let content = match line.text() {
-                Err(unreadable) => unreadable,
+                // Not text: there is no contact to keep the line for.
+                Err(unreadable) => unreadable.bounded(""),
                 Ok(text) => match &mut self.format {
                     Parser::Csv(header) => header.row(text),
                     Parser::Jsonl => json_row::read(text),
                 }
-                .at_most_tags(text),
+                .bounded(text),
             };
             return Some(Ok(Row {
                 line: line.number,
@@ -237,7 +278,7 @@ impl Lines {
             self.buffer.pop();
         } else if self.buffer.len() > MAX_LINE {
             too_long = true;
-            self.buffer.truncate(KEPT_OF_LONG_LINE);
+            self.buffer.truncate(KEPT_OF_LONG_ROW);
             self.skip_line()?;
         }
         if self.buffer.last() == Some(&b'\r') {
@@ -304,12 +345,13 @@ impl Line<'_> {
 /// A failed file's row that could not be read the first time: it stays failed, with its
 /// reason, until someone fills in its identifier and tags and empties `raw`.
 pub fn unreadable_again(raw: &str, error: Option<&str>) -> Content {
+    let reason = error
+        .filter(|error| !error.is_empty())
+        .unwrap_or("unreadable row: fill in identifier and tags, then empty raw");
     Content::Unreadable {
         raw: raw.to_owned(),
-        reason: error
-            .filter(|error| !error.is_empty())
-            .unwrap_or("unreadable row: fill in identifier and tags, then empty raw")
-            .to_owned(),
+        // Only a reason edited by hand is long: it is cut, so that it never grows a row.
+        reason: first_kib(reason),
     }
 }
 
@@ -396,7 +438,7 @@ mod tests {
             matches!(&read[1].1, Content::Unreadable { raw, reason } if raw.contains('\u{FFFD}') && reason.contains("UTF-8"))
         );
         assert!(
-            matches!(&read[2].1, Content::Unreadable { raw, .. } if raw.len() == KEPT_OF_LONG_LINE)
+            matches!(&read[2].1, Content::Unreadable { raw, .. } if raw.len() == KEPT_OF_LONG_ROW)
         );
         assert_eq!(read[3], (4, contact("id:3", &["c"])));
     }
@@ -424,6 +466,27 @@ mod tests {
             matches!(&read[0].1, Content::Unreadable { raw, reason } if raw.ends_with(&many) && reason.contains("1000 tags"))
         );
         assert_eq!(read[1].1, contact("id:2", &["a", "b"]));
+    }
+
+    #[test]
+    fn a_partial_failed_file_is_read_in_the_format_of_the_file_it_stands_for() {
+        assert_eq!(Format::guess("failed.jsonl.partial"), Format::Jsonl);
+        assert_eq!(Format::guess("failed.csv.partial"), Format::Csv);
+        assert_eq!(Format::guess("export.NDJSON"), Format::Jsonl);
+    }
+
+    #[test]
+    fn a_row_longer_than_a_row_may_be_keeps_its_first_kib_and_a_line_of_it_reads() {
+        let long_tag = "x".repeat(MAX_ROW);
+        let quoted = "\"\"".repeat(MAX_ROW / 2);
+        let text = format!("identifier,tags\nid:1,{long_tag}\nid:2,\"q{quoted}\"\n");
+        let read = rows(Format::Csv, Vec::leak(text.into_bytes()));
+        assert!(
+            matches!(&read[0].1, Content::Unreadable { raw, reason } if raw.len() == KEPT_OF_LONG_ROW && reason.contains("64 KiB"))
+        );
+        assert!(
+            matches!(&read[1].1, Content::Contact { tags, .. } if tags[0].len() == 1 + MAX_ROW / 2)
+        );
     }
 
     #[test]
