@@ -158,6 +158,9 @@ async fn send(
                 }
                 return Poll::Ready(None);
             }
+            if !ledger.has_room(cx) {
+                return Poll::Pending;
+            }
             match rows.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
+use std::task::{Context, Waker};
 
 use aelyst::{BulkOutcome, Error, Identifier, Tags};
 use indicatif::ProgressBar;
@@ -40,6 +41,10 @@ pub struct Ledger {
     progress: ProgressBar,
     extra_tags: Vec<String>,
     under_way: BTreeMap<u64, UnderWay>,
+    /// The text the rows under way hold, and the task waiting for it to fall below
+    /// [`UNDER_WAY_BYTES`].
+    under_way_bytes: usize,
+    waiting: Option<Waker>,
     /// The first line not taken in: rows from it on were not read, unless `input_done`.
     next_line: u64,
     input_done: bool,
@@ -90,6 +95,15 @@ pub enum FailedFileState {
 }
 
 const INTERRUPTED: &str = "interrupted";
+
+/// The most text the rows under way may hold: far more than ordinary rows fill at any
+/// concurrency, and a bound on memory when every row is long.
+const UNDER_WAY_BYTES: usize = 32 * 1024 * 1024;
+
+/// What a row under way holds in memory, give or take its bookkeeping.
+fn size(identifier: &str, tags: &[String]) -> usize {
+    identifier.len() + tags.iter().map(|tag| tag.len() + 24).sum::<usize>()
+}
 const NOT_SENT_401: &str = "not sent (401)";
 
 impl Ledger {
@@ -106,6 +120,8 @@ impl Ledger {
             progress,
             extra_tags,
             under_way: BTreeMap::new(),
+            under_way_bytes: 0,
+            waiting: None,
             next_line: first_line,
             input_done: false,
             stop: None,
@@ -153,6 +169,7 @@ impl Ledger {
         match self.check(line, &identifier, &tags) {
             Ok((contact, tags)) => {
                 self.sent += 1;
+                self.under_way_bytes += size(&identifier, &tags);
                 let under_way = UnderWay {
                     identifier,
                     tags: tags.clone(),
@@ -236,6 +253,10 @@ impl Ledger {
         let Some(row) = self.under_way.remove(&line) else {
             return;
         };
+        self.under_way_bytes -= size(&row.identifier, &row.tags);
+        if let Some(waiting) = self.waiting.take() {
+            waiting.wake();
+        }
         match error {
             None => {
                 self.tagged += 1;
@@ -304,6 +325,17 @@ impl Ledger {
             self.signal.get_or_insert(signal);
         }
         self.stop.get_or_insert(why);
+    }
+
+    /// Whether another row may be taken in; if not, `cx` is woken when one ends. The rows
+    /// under way are bounded by the bulk run's places, but a row may hold 64 KiB: this bounds
+    /// their text, whatever `--concurrency` asks.
+    pub fn has_room(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.under_way_bytes < UNDER_WAY_BYTES {
+            return true;
+        }
+        self.waiting = Some(cx.waker().clone());
+        false
     }
 
     pub fn stopped(&self) -> bool {
