@@ -113,13 +113,8 @@ async fn calls_cancelled_during_their_back_off_give_back_their_retry_tokens() {
             let client = client.clone();
             async move { client.add_tags(&Identifier::id(i + 1), ["x"]).await }
         });
-        while clock.sleeps_begun() == began {
-            assert!(
-                !call.is_finished(),
-                "call {i} did not wait to retry: {call:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let waited = clock.sleeps_reach(began + 1, || call.is_finished()).await;
+        assert!(waited, "call {i} did not wait to retry: {call:?}");
         call.abort();
         assert!(call.await.unwrap_err().is_cancelled());
     }
@@ -161,17 +156,10 @@ async fn calls_cancelled_after_a_retry_was_sent_keep_its_tokens() {
             let client = client.clone();
             async move { client.add_tags(&Identifier::id(i + 1), ["x"]).await }
         });
-        while clock.sleeps_begun() < began + 1 {
-            assert!(
-                !call.is_finished(),
-                "call {i} did not wait to retry: {call:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let waited = clock.sleeps_reach(began + 1, || call.is_finished()).await;
+        assert!(waited, "call {i} did not wait to retry: {call:?}");
         clock.advance(Duration::from_secs(2));
-        while clock.sleeps_begun() < began + 2 && !call.is_finished() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        clock.sleeps_reach(began + 2, || call.is_finished()).await;
         assert_eq!(call.is_finished(), i == 99, "call {i}");
         call.abort();
     }

@@ -82,6 +82,23 @@ async fn with_wrong_token(fake: &FakeServer, args: &[&str]) -> Output {
     .await
 }
 
+/// `aelyst ARGS…` with the fake's token and URL in its environment, and nothing else of ours.
+fn against(fake: &FakeServer, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aelyst"));
+    command
+        .args(args)
+        .env("AELYST_API_TOKEN", fake.token())
+        .env("AELYST_BASE_URL", fake.base_url());
+    command
+}
+
+/// Makes a named pipe at `path`.
+fn mkfifo(path: &Path) {
+    let path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid, NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+}
+
 async fn run(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_aelyst"));
     command
@@ -566,11 +583,8 @@ impl Running {
     /// `aelyst tags add --file - ARGS…` against the fake, reading rows as the test writes them.
     fn start(fake: &FakeServer, args: &[&str]) -> Self {
         use tokio::io::AsyncBufReadExt;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aelyst"))
-            .args(["tags", "add", "--file", "-"])
+        let mut child = against(fake, &["tags", "add", "--file", "-"])
             .args(args)
-            .env("AELYST_API_TOKEN", fake.token())
-            .env("AELYST_BASE_URL", fake.base_url())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -852,19 +866,18 @@ async fn a_failed_file_that_is_the_input_is_refused_before_anything_is_sent() {
 
     let same_name = add_file(&fake, &input, &input, &[]).await;
     let hard_link = add_file(&fake, &input, &link, &[]).await;
-    let mut redirected = Command::new(env!("CARGO_BIN_EXE_aelyst"));
-    redirected
-        .args([
+    let mut redirected = against(
+        &fake,
+        &[
             "tags",
             "add",
             "--file",
             "-",
             "--failed",
             link.to_str().unwrap(),
-        ])
-        .env("AELYST_API_TOKEN", fake.token())
-        .env("AELYST_BASE_URL", fake.base_url())
-        .stdin(std::fs::File::open(&input).unwrap());
+        ],
+    );
+    redirected.stdin(std::fs::File::open(&input).unwrap());
     let redirected = redirected.output().await.unwrap();
 
     same_name.assert_fails(2, "which is the input file");
@@ -958,10 +971,7 @@ async fn closed_stdout_and_stderr_neither_crash_the_run_nor_lose_a_row() {
         if with_failed {
             args.extend(["--failed", failed.to_str().unwrap()]);
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aelyst"))
-            .args(&args)
-            .env("AELYST_API_TOKEN", fake.token())
-            .env("AELYST_BASE_URL", fake.base_url())
+        let mut child = against(&fake, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1061,11 +1071,7 @@ async fn a_failed_file_that_cannot_be_written_stops_reading_and_loses_no_row() {
     let input = scratch.file("invalid.csv", &format!("identifier,tags\n{rows}"));
     let failed = scratch.path("failed.csv");
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aelyst"));
-    command
-        .args(add_file_args(&input, &failed, &[]))
-        .env("AELYST_API_TOKEN", fake.token())
-        .env("AELYST_BASE_URL", fake.base_url());
+    let mut command = against(&fake, &add_file_args(&input, &failed, &[]));
     // SAFETY: between fork and exec the closure only makes two async-signal-safe calls. A
     // file-size limit makes writes past 2 KiB fail as a full disk would; ignoring SIGXFSZ
     // (inherited through exec) turns the signal into that write error.
@@ -1125,9 +1131,7 @@ async fn a_failed_file_that_is_not_a_regular_file_is_never_replaced() {
     std::os::unix::fs::symlink(&target, &link).unwrap();
 
     let fifo = scratch.path("fifo.csv");
-    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo(3) with a valid, NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
 
     // Each is refused without being opened: opening a named pipe would wait for ever.
     for failed in [&folder, &link, &fifo] {
@@ -1218,9 +1222,7 @@ async fn a_named_pipe_as_the_input_is_read_once() {
     let fake = FakeServer::start().await.unwrap();
     let scratch = Scratch::new("fifo-input");
     let fifo = scratch.path("contacts.csv");
-    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo(3) with a valid, NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     let writer = {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::write(fifo, "identifier,tags\nid:1,a\nid:2,b\n"))
@@ -1261,4 +1263,20 @@ async fn a_row_that_grows_when_written_to_the_failed_file_still_reads_back() {
         fake.tags_of(&Identifier::id(9)).unwrap(),
         [tag, "b;c".to_owned()]
     );
+}
+
+#[tokio::test]
+async fn a_hang_up_stops_the_run_as_cleanly_as_ctrl_c() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let mut run = Running::start(&fake, &[]);
+    run.write(&format!("identifier,tags\n{}", rows_csv(1..=5)))
+        .await;
+    wait_until("5 rows tagged", || (1..=5).all(|id| tagged(&fake, id))).await;
+
+    run.signal(libc::SIGHUP);
+    let out = run.output().await;
+
+    assert_eq!(out.code, 129, "{}", out.stderr);
+    assert!(out.stdout.contains("5 rows in"), "{}", out.stdout);
+    assert!(out.stderr.contains("--from-line=7"), "{}", out.stderr);
 }

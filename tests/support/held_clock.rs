@@ -37,6 +37,20 @@ impl HeldClock {
         self.sleeps.load(Ordering::SeqCst)
     }
 
+    /// Waits, in real time, until `count` sleeps have begun (true) or `done` holds (false),
+    /// whichever comes first.
+    pub async fn sleeps_reach(&self, count: usize, done: impl Fn() -> bool) -> bool {
+        loop {
+            if self.sleeps_begun() >= count {
+                return true;
+            }
+            if done() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     pub fn elapsed(&self) -> Duration {
         *self.lock().borrow()
     }

@@ -426,3 +426,59 @@ fn reason(err: &Error) -> &'static str {
         _ => "other error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(line: u64, identifier: &str) -> Result<Row, ReadError> {
+        let content = Content::Contact {
+            identifier: identifier.into(),
+            tags: vec!["a".into(), "a".into()],
+        };
+        Ok(Row { line, content })
+    }
+
+    #[test]
+    fn every_row_before_the_first_under_way_is_done() {
+        let mut ledger = Ledger::new(None, ProgressBar::hidden(), Vec::new(), 1);
+        for line in 2..=4 {
+            let (taken, _, tags) = ledger.take(row(line, &format!("id:{line}"))).unwrap();
+            assert_eq!((taken, tags), (line, vec!["a".to_owned()]));
+        }
+        ledger.passed(2);
+        ledger.passed(4);
+        assert_eq!(ledger.done_before(), 3);
+        ledger.passed(3);
+        assert_eq!(ledger.done_before(), 5);
+        // A row that fails at once is done as soon as it is read.
+        assert!(ledger.take(row(5, "id:zero")).is_none());
+        assert_eq!(ledger.done_before(), 6);
+
+        ledger.input_done();
+        let closed = ledger.close();
+        assert_eq!(
+            (closed.tagged, closed.failed, closed.unread_from),
+            (3, 1, None)
+        );
+    }
+
+    #[test]
+    fn rows_still_under_way_when_the_run_closes_are_interrupted() {
+        let mut ledger = Ledger::new(None, ProgressBar::hidden(), Vec::new(), 1);
+        ledger.take(row(2, "id:2")).unwrap();
+        ledger.take(row(3, "id:3")).unwrap();
+        ledger.passed(3);
+        ledger.stop(Stop::Signal(Signal::Interrupt));
+
+        let closed = ledger.close();
+
+        assert_eq!((closed.tagged, closed.failed), (1, 1));
+        assert_eq!(closed.by_reason.get(INTERRUPTED), Some(&1));
+        assert_eq!(
+            (closed.first_unsent, closed.unread_from),
+            (Some(2), Some(4))
+        );
+        assert_eq!(closed.signal, Some(Signal::Interrupt));
+    }
+}
