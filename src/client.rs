@@ -80,6 +80,18 @@ pub(crate) struct Inner {
     pub(crate) on_rate_limit: Option<RateLimitHook>,
 }
 
+impl Inner {
+    /// The token, as the `Authorization` header carries it: what a server's text must never
+    /// be shown with.
+    pub(crate) fn token(&self) -> &str {
+        self.authorization
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default()
+    }
+}
+
 impl Client {
     /// A client for the real API with the given token and every other option at its default.
     ///
@@ -363,7 +375,7 @@ impl Client {
             .send()
             .await
             .map_err(Error::from_reqwest)?;
-        response::decode(response).await
+        response::decode(response, inner.token()).await
     }
 }
 

@@ -34,7 +34,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::RateLimit;
-use crate::text::Shown;
+use crate::outside::text::{self, shown};
 
 /// Everything that can go wrong with a call to the Aelyst API.
 ///
@@ -372,10 +372,6 @@ impl ApiError {
     }
 }
 
-/// How much of a server's `message` an error's `Display` shows; [`ApiError::message`] keeps
-/// all of it.
-const MESSAGE_SHOWN: usize = 1024;
-
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let (true, Some(left)) = (self.held, self.retry_after) {
@@ -389,8 +385,8 @@ impl fmt::Display for ApiError {
             write!(f, " (code {code})")?;
         }
         match (&self.message, &self.body_snippet) {
-            (Some(message), _) => write!(f, ": {}", Shown(message, MESSAGE_SHOWN)),
-            (None, Some(snippet)) => write!(f, ": body {snippet:?}"),
+            (Some(message), _) => write!(f, ": {}", shown(message, text::MESSAGE)),
+            (None, Some(snippet)) => write!(f, ": body {:?}", shown(snippet, text::MESSAGE)),
             (None, None) => Ok(()),
         }
     }
@@ -599,7 +595,7 @@ impl DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (status, snippet) = (self.status, &self.body_snippet);
+        let (status, snippet) = (self.status, shown(&self.body_snippet, text::MESSAGE));
         if self.too_large {
             let cap = crate::response::BODY_CAP;
             write!(

@@ -4,14 +4,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{InvalidInput, InvalidInputKind};
-use crate::text::snippet;
+use crate::outside::text::{ECHO, shown};
 
 /// The longest email address taken, in bytes: RFC 5321 allows 254 characters for an address.
 /// It also keeps every request's URL short enough for any server.
 pub(crate) const MAX_EMAIL: usize = 254;
-
-/// How much of a rejected input an error message repeats.
-const ECHO_CHARS: usize = 64;
 
 /// Which contact a call is about: by id, email or phone number.
 ///
@@ -125,7 +122,7 @@ impl FromStr for Identifier {
                 InvalidInputKind::UnknownPrefix,
                 format!(
                     "identifier {:?} does not start with id:, email: or phone:",
-                    snippet(s, ECHO_CHARS)
+                    shown(s, ECHO)
                 ),
             )),
         }
@@ -177,7 +174,7 @@ fn invalid_id(text: &str) -> InvalidInput {
         InvalidInputKind::InvalidId,
         format!(
             "contact id {:?} is not a positive integer",
-            snippet(text, ECHO_CHARS)
+            shown(text, ECHO)
         ),
     )
 }
@@ -213,7 +210,7 @@ impl FromStr for Email {
         let reject = |reason: &str| {
             InvalidInput::new(
                 InvalidInputKind::InvalidEmail,
-                format!("email {:?} {reason}", snippet(s, ECHO_CHARS)),
+                format!("email {:?} {reason}", shown(s, ECHO)),
             )
         };
         if s.len() > MAX_EMAIL {
@@ -291,7 +288,7 @@ impl FromStr for Phone {
                 InvalidInputKind::InvalidPhone,
                 format!(
                     "phone {:?} is not + followed by 7 to 15 digits",
-                    snippet(s, ECHO_CHARS)
+                    shown(s, ECHO)
                 ),
             ))
         }

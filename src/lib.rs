@@ -88,11 +88,12 @@ pub mod fake;
 mod headers;
 mod identifier;
 mod limiter;
+#[doc(hidden)]
+pub mod outside;
 mod rate_limit;
 mod response;
 mod retry;
 mod tags;
-mod text;
 
 pub use builder::ClientBuilder;
 pub use bulk::{BulkOutcome, BulkStream, BulkTagger};
@@ -103,7 +104,7 @@ pub use rate_limit::RateLimit;
 pub use reqwest;
 pub use response::TagsAdded;
 pub use retry::RetryPolicy;
-pub use tags::{MAX_TAGS, Tags};
+pub use tags::{MAX_BULK_TAGS, MAX_TAG_CHARS, MAX_TAGS, MAX_TAGS_READ, Tags};
 
 /// What `Debug` output shows in place of a secret.
 const REDACTED: &str = "[redacted]";

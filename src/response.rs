@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use crate::error::{ApiError, DecodeError};
-use crate::text::snippet;
+use crate::outside::text::{redact, shown};
 use crate::{Error, RateLimit, headers};
 
 /// The most bytes of a response body the client reads. A success body is a few bytes and an
@@ -14,8 +14,8 @@ use crate::{Error, RateLimit, headers};
 /// exhausting memory.
 pub(crate) const BODY_CAP: usize = 64 * 1024;
 
-/// How many characters of an unexpected body an error keeps.
-const SNIPPET_CHARS: usize = 256;
+/// How many bytes of an unexpected body an error keeps.
+const SNIPPET: usize = 256;
 
 /// The result of a successful Add tags call.
 ///
@@ -110,8 +110,9 @@ struct ErrorBody {
     message: Option<String>,
 }
 
-/// Reads the response and maps it by status.
-pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Error> {
+/// Reads the response and maps it by status. What the server says is kept with every
+/// occurrence of `token` redacted: gateways and proxies echo the `Authorization` header.
+pub(crate) async fn decode(response: reqwest::Response, token: &str) -> Result<TagsAdded, Error> {
     let status = response.status();
     let rate_limit = headers::rate_limit(response.headers());
     // Only an error waits; a success has no use for the header, nor for the time it needs.
@@ -125,7 +126,7 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
         if !complete {
             return Err(Error::Decode(DecodeError::too_large(
                 status,
-                body_snippet(&body),
+                body_snippet(&body, token),
                 rate_limit,
             )));
         }
@@ -137,7 +138,7 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
             }),
             Err(err) => Err(Error::Decode(DecodeError::not_contact_id(
                 status,
-                body_snippet(&body),
+                body_snippet(&body, token),
                 rate_limit,
                 err,
             ))),
@@ -152,9 +153,14 @@ pub(crate) async fn decode(response: reqwest::Response) -> Result<TagsAdded, Err
         .filter(|parsed| parsed.code.is_some() || parsed.message.is_some());
     let mut api = ApiError::new(status.as_u16());
     match parsed {
-        Some(parsed) => (api.code, api.message) = (parsed.code, parsed.message),
+        Some(parsed) => {
+            api.code = parsed.code;
+            api.message = parsed
+                .message
+                .map(|message| redact(&message, token).into_owned());
+        }
         None if body.is_empty() => {}
-        None => api.body_snippet = Some(body_snippet(&body)),
+        None => api.body_snippet = Some(body_snippet(&body, token)),
     }
     api.retry_after = retry_after;
     api.rate_limit = rate_limit;
@@ -197,7 +203,9 @@ async fn read_capped(mut response: reqwest::Response) -> Result<(bytes::Bytes, b
     Ok((body.into(), true))
 }
 
-fn body_snippet(body: &[u8]) -> String {
-    let head = &body[..body.len().min(SNIPPET_CHARS * 4)];
-    snippet(&String::from_utf8_lossy(head), SNIPPET_CHARS)
+/// The start of a body that is not the documented JSON, as an error keeps it: redacted
+/// whole (so that a cut cannot leave a piece of the token), then [shown](crate::outside::text::Shown).
+fn body_snippet(body: &[u8], token: &str) -> String {
+    let text = String::from_utf8_lossy(body);
+    shown(&redact(&text, token), SNIPPET).to_string()
 }

@@ -4,24 +4,27 @@ use bytes::Bytes;
 use serde::Serializer;
 
 use crate::error::{InvalidInput, InvalidInputKind};
-use crate::text::snippet;
+use crate::outside::text::{ECHO, shown};
 
 /// The most distinct tags one call takes (the spec's `maxItems`).
 pub const MAX_TAGS: usize = 10;
 
+/// The longest tag, in characters (Unicode scalar values): the spec's `maxLength`, which
+/// JSON Schema counts in characters, not bytes. A tag in Thai or with emoji takes as many
+/// characters as it shows, up to four bytes each.
+pub const MAX_TAG_CHARS: usize = 255;
+
 /// The most distinct tags one item of a bulk run takes: ten calls' worth. A row with more is
 /// far more likely a broken export than a contact, and would hold a place among the calls in
 /// flight for as many calls as it has tags over ten.
-pub(crate) const MAX_BULK_TAGS: usize = 100;
+pub const MAX_BULK_TAGS: usize = 100;
 
-/// The most tags, duplicates included, read from one contact's list.
-const MAX_READ: usize = 10 * MAX_BULK_TAGS;
+/// The most tags, duplicates included, read from one list. A list is read before a call
+/// exists, where no timeout can stop it: an endless iterator is refused after this many.
+pub const MAX_TAGS_READ: usize = 10 * MAX_BULK_TAGS;
 
-/// How much of a rejected tag an error message repeats.
-const ECHO_CHARS: usize = 64;
-
-/// Checks the tags, drops exact duplicates (the first one stays, order is kept) and returns the
-/// request body: a JSON array of the tags as given.
+/// Checks the tags of one call, drops exact duplicates (the first one stays, order is kept)
+/// and returns the request body: a JSON array of the tags as given.
 ///
 /// The API wants 1 to 10 unique items; duplicates are dropped rather than refused because
 /// adding a tag twice means the same as adding it once. Duplicates are counted before the
@@ -31,20 +34,37 @@ where
     I: IntoIterator,
     I::Item: AsRef<str>,
 {
-    let mut kept: Vec<I::Item> = Vec::with_capacity(MAX_TAGS);
+    Ok(serialize(&read(tags, MAX_TAGS)?))
+}
+
+/// The one reader of a tag list, for a call, a bulk item and a command-line row alike: reads
+/// at most [`MAX_TAGS_READ`] items, checks each, drops exact duplicates, and refuses more than
+/// `max` distinct tags or none.
+fn read<I>(tags: I, max: usize) -> Result<Vec<I::Item>, InvalidInput>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let too_many = |message: String| InvalidInput::new(InvalidInputKind::TooManyTags, message);
+    let mut kept: Vec<I::Item> = Vec::with_capacity(max.min(MAX_TAGS));
     for (index, tag) in tags.into_iter().enumerate() {
+        if index == MAX_TAGS_READ {
+            return Err(too_many(format!(
+                "more than {MAX_TAGS_READ} tags given for one contact"
+            )));
+        }
         check(index, tag.as_ref())?;
-        // At most ten tags are ever kept, so a linear look-up is both the fastest and bounded.
+        // At most a hundred tags are ever kept: a linear look-up is both fast and bounded.
         if kept.iter().any(|seen| seen.as_ref() == tag.as_ref()) {
             continue;
         }
-        if kept.len() == MAX_TAGS {
-            return Err(InvalidInput::new(
-                InvalidInputKind::TooManyTags,
-                format!(
+        if kept.len() == max {
+            return Err(too_many(match max {
+                MAX_TAGS => format!(
                     "more than {MAX_TAGS} distinct tags given; the api takes 1 to {MAX_TAGS} per call"
                 ),
-            ));
+                _ => format!("more than {max} distinct tags given for one contact"),
+            }));
         }
         kept.push(tag);
     }
@@ -54,7 +74,7 @@ where
             format!("no tags given; the api takes 1 to {MAX_TAGS} per call"),
         ));
     }
-    Ok(serialize(&kept))
+    Ok(kept)
 }
 
 /// The request body for tags already checked: a JSON array of them, as given.
@@ -66,8 +86,8 @@ pub(crate) fn serialize<T: AsRef<str>>(tags: &[T]) -> Bytes {
     Bytes::from(body)
 }
 
-/// The tags of one contact, checked: 1 to 100 distinct tags, none empty, only whitespace or
-/// holding control characters. Exact duplicates are dropped as the list is read (the first
+/// The tags of one contact, checked: 1 to 100 distinct tags, none empty, only whitespace,
+/// holding control characters or longer than 255 characters. Exact duplicates are dropped as the list is read (the first
 /// stays, order is kept), since adding a tag twice means the same as adding it once.
 ///
 /// [`Client::add_tags`](crate::Client::add_tags) takes up to [`MAX_TAGS`] of them per call, and
@@ -93,44 +113,16 @@ impl Tags {
     /// # Errors
     ///
     /// [`InvalidInputKind::NoTags`] for an empty list, [`InvalidInputKind::InvalidTag`] for a
-    /// bad tag, naming it, and [`InvalidInputKind::TooManyTags`] past 100 distinct tags or
-    /// 1,000 tags in all (the rest of the list is then not read).
+    /// bad tag (empty, only whitespace, holding control characters, or longer than
+    /// [`MAX_TAG_CHARS`]), naming it, and [`InvalidInputKind::TooManyTags`] past
+    /// [`MAX_BULK_TAGS`] distinct tags or [`MAX_TAGS_READ`] tags in all (the rest of the list
+    /// is then not read).
     pub fn new<I>(tags: I) -> Result<Self, InvalidInput>
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        let mut kept: Vec<String> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (index, tag) in tags.into_iter().enumerate() {
-            // An endless list of duplicates would otherwise be read for ever.
-            if index == MAX_READ {
-                return Err(InvalidInput::new(
-                    InvalidInputKind::TooManyTags,
-                    format!("more than {MAX_READ} tags given for one contact"),
-                ));
-            }
-            let tag = tag.into();
-            check(index, &tag)?;
-            if seen.contains(&tag) {
-                continue;
-            }
-            if kept.len() == MAX_BULK_TAGS {
-                return Err(InvalidInput::new(
-                    InvalidInputKind::TooManyTags,
-                    format!("more than {MAX_BULK_TAGS} distinct tags given for one contact"),
-                ));
-            }
-            seen.insert(tag.clone());
-            kept.push(tag);
-        }
-        if kept.is_empty() {
-            return Err(InvalidInput::new(
-                InvalidInputKind::NoTags,
-                format!("no tags given; the api takes 1 to {MAX_TAGS} per call"),
-            ));
-        }
-        Ok(Tags(kept))
+        read(tags.into_iter().map(Into::into), MAX_BULK_TAGS).map(Tags)
     }
 
     /// The tags, distinct, in the order given.
@@ -152,23 +144,23 @@ impl<'a> IntoIterator for &'a Tags {
     }
 }
 
+/// The rule for one tag, as the API states it and as the fake checks it on its own.
 fn check(index: usize, tag: &str) -> Result<(), InvalidInput> {
     let problem = if tag.is_empty() {
-        "is empty"
+        "is empty".to_owned()
+    } else if tag.len() > MAX_TAG_CHARS && tag.chars().nth(MAX_TAG_CHARS).is_some() {
+        // Counted only as far as the limit: a 20 MiB tag costs no more than a long one.
+        format!("is longer than {MAX_TAG_CHARS} characters")
     } else if tag.chars().all(char::is_whitespace) {
-        "is only whitespace"
+        "is only whitespace".to_owned()
     } else if tag.chars().any(char::is_control) {
-        "contains control characters"
+        "contains control characters".to_owned()
     } else {
         return Ok(());
     };
     Err(InvalidInput::new(
         InvalidInputKind::InvalidTag,
-        format!(
-            "tag {} ({:?}) {problem}",
-            index + 1,
-            snippet(tag, ECHO_CHARS)
-        ),
+        format!("tag {} ({:?}) {problem}", index + 1, shown(tag, ECHO)),
     ))
 }
 
@@ -242,9 +234,43 @@ mod tests {
     }
 
     #[test]
-    fn an_endless_list_of_duplicates_is_refused() {
+    fn an_endless_list_of_duplicates_is_refused_by_both_callers() {
         let err = Tags::new(std::iter::repeat("a")).unwrap_err();
         assert_eq!(err.kind(), InvalidInputKind::TooManyTags);
+        let mut read = 0;
+        let endless = std::iter::repeat_with(|| {
+            read += 1;
+            "a"
+        });
+        let err = json_body(endless).unwrap_err();
+        assert_eq!(err.kind(), InvalidInputKind::TooManyTags);
+        assert_eq!(read, MAX_TAGS_READ + 1);
+    }
+
+    #[test]
+    fn a_tag_is_at_most_255_characters_however_many_bytes() {
+        for ok in ["a".repeat(255), "é".repeat(255), "😀".repeat(255)] {
+            assert!(json_body([&ok]).is_ok(), "{} bytes", ok.len());
+            assert!(Tags::new([ok]).is_ok());
+        }
+        for long in [
+            "a".repeat(256),
+            "é".repeat(256),
+            "😀".repeat(256),
+            "a".repeat(20 << 20),
+        ] {
+            let err = json_body([&long]).unwrap_err();
+            assert_eq!(err.kind(), InvalidInputKind::InvalidTag);
+            assert!(
+                err.to_string().contains("longer than 255 characters"),
+                "{err}"
+            );
+            assert!(err.to_string().len() < 200, "the tag is echoed bounded");
+            assert_eq!(
+                Tags::new([long]).unwrap_err().kind(),
+                InvalidInputKind::InvalidTag
+            );
+        }
     }
 
     #[test]

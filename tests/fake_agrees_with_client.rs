@@ -67,6 +67,15 @@ fn tag_lists() -> Vec<Vec<String>> {
         list(&["line\nbreak"]),
         list(&["tab\there"]),
         list(&["ok", "bell\u{7}"]),
+        // The spec's maxLength, 255, counts characters: at the edge, in one-, two- and
+        // four-byte characters.
+        vec!["a".repeat(255)],
+        vec!["a".repeat(256)],
+        vec!["é".repeat(255)],
+        vec!["é".repeat(256)],
+        vec![format!("{}😀", "a".repeat(254))],
+        vec![format!("{}😀", "a".repeat(255))],
+        vec!["ok".into(), "😀".repeat(256)],
     ]
 }
 

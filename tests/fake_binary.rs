@@ -247,7 +247,7 @@ fn bad_flags_and_files_fail_with_a_message() {
 
     let missing = run(&["--contacts", "/nonexistent/contacts.json"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read contacts file"));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read the contacts file"));
 
     let help = run(&["--help"]);
     let help = String::from_utf8_lossy(&help.stdout);

@@ -32,6 +32,12 @@ async fn rejects_bad_tag_lists_before_sending() {
         (vec!["  \t".into()], InvalidInputKind::InvalidTag),
         (vec!["line\nbreak".into()], InvalidInputKind::InvalidTag),
         (vec!["nul\0".into()], InvalidInputKind::InvalidTag),
+        (vec!["a".repeat(256)], InvalidInputKind::InvalidTag),
+        (
+            vec!["ok".into(), "é".repeat(256)],
+            InvalidInputKind::InvalidTag,
+        ),
+        (vec!["x".repeat(20 << 20)], InvalidInputKind::InvalidTag),
     ];
 
     for (tags, expected) in cases {
@@ -176,4 +182,68 @@ fn the_question_mark_converts_identifier_errors() {
         Identifier::email("x").map_err(aelyst::Error::from),
         Err(aelyst::Error::InvalidInput(_))
     ));
+}
+
+/// Runs `call` on a plain thread and waits for it at most `deadline`: a regression that reads
+/// an endless list for ever fails here instead of hanging the suite.
+fn within<T: Send + 'static>(
+    deadline: std::time::Duration,
+    call: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(call());
+    });
+    result
+        .recv_timeout(deadline)
+        .expect("the call returned in time instead of reading for ever")
+}
+
+#[test]
+fn an_endless_tag_list_is_refused_promptly_by_every_reader() {
+    let deadline = std::time::Duration::from_secs(30);
+    let err = within(deadline, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let server = server_expecting_nothing().await;
+            let client = client(&server);
+            let who = Identifier::id(1);
+            let mut errors = Vec::new();
+            errors.push(
+                client
+                    .add_tags(&who, std::iter::repeat("a"))
+                    .await
+                    .unwrap_err(),
+            );
+            errors.push(
+                client
+                    .add_tags(&who, ["a", "b"].into_iter().cycle())
+                    .await
+                    .unwrap_err(),
+            );
+            // A bulk item reads its list by the same rule.
+            let items = futures_util::stream::iter([(who.clone(), std::iter::repeat("a"))]);
+            let outcomes: Vec<_> =
+                futures_util::StreamExt::collect(client.add_tags_bulk(items)).await;
+            errors.push(
+                outcomes
+                    .into_iter()
+                    .next()
+                    .unwrap()
+                    .into_result()
+                    .unwrap_err(),
+            );
+            errors
+        })
+    });
+    for err in err {
+        assert_eq!(kind(err), InvalidInputKind::TooManyTags);
+    }
+    let err = within(deadline, || {
+        aelyst::Tags::new(std::iter::repeat("a")).unwrap_err()
+    });
+    assert_eq!(err.kind(), InvalidInputKind::TooManyTags);
 }

@@ -1,11 +1,18 @@
 //! `aelyst-fake`: the fake Aelyst API on 127.0.0.1, in the foreground until Ctrl-C.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use aelyst::fake::{Contact, DEFAULT_RATE_LIMIT, DEFAULT_TOKEN, FakeServer, Fault};
+use aelyst::outside::files::{self, ReadError, ReplaceError, Replacement};
+use aelyst::outside::output::{chain, say, warn};
+use aelyst::outside::text;
 use clap::Parser;
+
+/// The largest contacts file read: far more than a test needs (a million contacts with a few
+/// tags each take about 150 MiB), and it bounds what a wrong path (`/dev/zero`) can cost.
+const MAX_CONTACTS_FILE: u64 = 256 << 20;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -88,18 +95,37 @@ fn fraction_and_fault(text: &str) -> Result<(f64, Fault), String> {
     Ok((fraction, fault.parse().map_err(|e| format!("{e}"))?))
 }
 
+/// What stops the server from starting, or from saving at the end.
+#[derive(Debug, thiserror::Error)]
+enum FakeError {
+    #[error(transparent)]
+    ReadContacts(#[from] ReadError),
+    #[error("the contacts file {} is not valid", text::path(.0))]
+    BadContacts(PathBuf, #[source] serde_json::Error),
+    #[error("cannot save to {}: not a file in an existing folder", text::path(.0))]
+    SaveFolder(PathBuf),
+    #[error("cannot save the contacts")]
+    Replace(#[from] ReplaceError),
+    #[error("cannot start on 127.0.0.1:{0}")]
+    Start(u16, #[source] io::Error),
+    #[error("cannot save the contacts to {}", text::path(.0))]
+    Save(PathBuf, #[source] io::Error),
+}
+
+/// Every way out: the one line of an error on standard error (dropped if nobody reads it)
+/// and exit code 1.
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("aelyst-fake: {message}");
+        Err(err) => {
+            warn(&format!("aelyst-fake: {}", chain(&err)));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: Args) -> Result<(), FakeError> {
     // No one can read a request log from outside the process: keeping one would only cost.
     let mut builder = FakeServer::builder()
         .port(args.port)
@@ -114,24 +140,21 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(path) = &args.save {
         // Checked now rather than found out at the end, when the run's contacts would be lost.
         let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-        if path.is_dir() || folder.is_some_and(|folder| !folder.is_dir()) {
-            return Err(format!(
-                "cannot save to {}: not a file in an existing folder",
-                path.display()
-            ));
+        if folder.is_some_and(|folder| !folder.is_dir()) {
+            return Err(FakeError::SaveFolder(path.clone()));
         }
+        Replacement::check(path)?;
     }
     if let Some(path) = &args.contacts {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read contacts file {}: {e}", path.display()))?;
-        let contacts: Vec<Contact> = serde_json::from_str(&text)
-            .map_err(|e| format!("contacts file {} is not valid: {e}", path.display()))?;
+        let bytes = files::read_capped(path, MAX_CONTACTS_FILE, "contacts file")?;
+        let contacts: Vec<Contact> = serde_json::from_slice(&bytes)
+            .map_err(|err| FakeError::BadContacts(path.clone(), err))?;
         builder = builder.contacts(contacts);
     }
     let fake = builder
         .start()
         .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+        .map_err(|err| FakeError::Start(args.port, err))?;
     for (count, fault) in args.fail_next {
         fake.fail_next(count, fault);
     }
@@ -140,6 +163,7 @@ async fn run(args: Args) -> Result<(), String> {
         fake.fail_randomly(fraction, args.seed.wrapping_add(index as u64), fault);
     }
 
+    let stopped = shutdown_signal();
     let rate = if args.no_rate_limit {
         "off".to_owned()
     } else {
@@ -172,54 +196,69 @@ async fn run(args: Args) -> Result<(), String> {
     ));
     say("press Ctrl-C to stop");
 
-    shutdown_signal().await;
+    stopped.await;
     say(&format!("stopping after {} requests", fake.request_count()));
     // Stopped first, so that every request answered is in what is saved.
     let mut fake = fake;
     fake.stop().await;
     let contacts = fake.contacts();
     if let Some(path) = &args.save {
-        save(path, &contacts)
-            .map_err(|e| format!("cannot save the contacts to {}: {e}", path.display()))?;
+        save(path, &contacts)?;
         say(&format!(
             "saved {} contacts to {}",
             contacts.len(),
-            path.display()
+            text::path(path)
         ));
     }
     Ok(())
 }
 
-/// Writes `contacts` to `path` whole or not at all: into a file beside it, renamed into place,
-/// so that an older save is never left half overwritten.
-fn save(path: &Path, contacts: &[Contact]) -> std::io::Result<()> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let json = serde_json::to_vec_pretty(contacts).map_err(std::io::Error::other)?;
-    std::fs::write(&partial, json)?;
-    std::fs::rename(&partial, path)
+/// Writes `contacts` to `path` whole or not at all, by the crate's one rule for replacing a
+/// file: never through a link, never over what is not a regular file.
+fn save(path: &Path, contacts: &[Contact]) -> Result<(), FakeError> {
+    let mut replacement = Replacement::create(path)?;
+    let mut out = io::BufWriter::new(replacement.file());
+    let written = serde_json::to_writer_pretty(&mut out, contacts)
+        .map_err(io::Error::other)
+        .and_then(|()| out.flush());
+    drop(out);
+    match written {
+        Ok(()) => replacement
+            .commit()
+            .map(drop)
+            .map_err(|err| FakeError::Save(path.to_owned(), err)),
+        Err(err) => {
+            replacement.discard();
+            Err(FakeError::Save(path.to_owned(), err))
+        }
+    }
 }
 
-/// Prints a line of the banner. A server keeps serving when nobody reads its output any more
-/// (`aelyst-fake | head -1`), so a closed standard output is not an error here.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-}
-
-/// Ctrl-C, or SIGTERM where there is one (a service manager's stop).
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM where there is one (a service manager's stop). The handlers are
+/// installed when this is called, so that a stop that comes as soon as the banner is out is
+/// caught, and the contacts saved.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,6 +1,7 @@
 //! The fake's contacts: who exists, how each is known, and their tags.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
@@ -184,6 +185,44 @@ impl TryFrom<ContactRecord> for Contact {
     }
 }
 
+/// The most contacts the fake holds.
+pub const MAX_CONTACTS: usize = 1_000_000;
+
+/// The most tags one contact holds.
+pub const MAX_TAGS_PER_CONTACT: usize = 1_000;
+
+/// The most tag text the fake holds in all, in bytes. With the other two limits, it keeps the
+/// fake's memory within about a gigabyte whatever its clients send.
+pub const MAX_TAG_BYTES: usize = 256 << 20;
+
+/// A limit of the fake's that a request or a seed would pass: nothing of it was kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// [`MAX_CONTACTS`], or every id is taken.
+    Contacts,
+    /// [`MAX_TAGS_PER_CONTACT`].
+    TagsOfContact,
+    /// [`MAX_TAG_BYTES`].
+    TagText,
+}
+
+impl std::fmt::Display for Full {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Full::Contacts => write!(f, "The fake holds its limit of {MAX_CONTACTS} contacts"),
+            Full::TagsOfContact => write!(
+                f,
+                "The contact holds the fake's limit of {MAX_TAGS_PER_CONTACT} tags"
+            ),
+            Full::TagText => write!(
+                f,
+                "The fake holds its limit of {} MiB of tags",
+                MAX_TAG_BYTES >> 20
+            ),
+        }
+    }
+}
+
 /// Every contact of the fake, by id, and indexes by email and phone.
 ///
 /// Emails are matched without regard to case, as mail systems do; phones are matched in their
@@ -195,6 +234,8 @@ pub(crate) struct Contacts {
     by_phone: HashMap<String, u64>,
     /// Where the search for a free id starts.
     next_id: u64,
+    /// The bytes of every tag held.
+    tag_bytes: usize,
 }
 
 /// What the fake holds of one contact: the emails and phones it owns (an email or phone names
@@ -203,19 +244,8 @@ pub(crate) struct Contacts {
 struct Record {
     emails: Vec<String>,
     phones: Vec<String>,
+    /// At most [`MAX_TAGS_PER_CONTACT`]: a linear look-up for a known one is bounded.
     tags: Vec<String>,
-    /// The same tags, to tell a new one from a known one at once however many there are.
-    known: HashSet<String>,
-}
-
-impl Record {
-    fn add_tags(&mut self, tags: impl IntoIterator<Item = String>) {
-        for tag in tags {
-            if self.known.insert(tag.clone()) {
-                self.tags.push(tag);
-            }
-        }
-    }
 }
 
 impl Default for Contacts {
@@ -225,22 +255,29 @@ impl Default for Contacts {
             by_email: HashMap::new(),
             by_phone: HashMap::new(),
             next_id: 1,
+            tag_bytes: 0,
         }
     }
 }
 
 impl Contacts {
-    /// Adds (or merges into) a contact and returns its id; `None` only when every id is taken.
-    pub(crate) fn insert(&mut self, contact: Contact) -> Option<u64> {
+    /// Adds (or merges into) a contact and returns its id, or keeps nothing of it when it
+    /// would pass a limit.
+    pub(crate) fn insert(&mut self, contact: Contact) -> Result<u64, Full> {
         let id = match contact.id {
             Some(id) => id,
-            None => self.free_id()?,
+            None => self.free_id().ok_or(Full::Contacts)?,
         };
+        if !self.records.contains_key(&id) && self.records.len() >= MAX_CONTACTS {
+            return Err(Full::Contacts);
+        }
+        self.room_for(id, &contact.tags)?;
         // New ids follow the largest given so far, as an auto-increment would.
         if let Some(after) = id.checked_add(1) {
             self.next_id = self.next_id.max(after);
         }
-        self.records.entry(id).or_default().add_tags(contact.tags);
+        self.records.entry(id).or_default();
+        self.add_tags(id, contact.tags)?;
         if let Some(email) = contact.email {
             let key = email.to_lowercase();
             if let Some(owner) = self.by_email.insert(key.clone(), id) {
@@ -259,7 +296,7 @@ impl Contacts {
             }
             self.records.entry(id).or_default().phones.push(phone);
         }
-        Some(id)
+        Ok(id)
     }
 
     /// An id no contact has: the search goes on from the largest given, round past
@@ -277,14 +314,14 @@ impl Contacts {
     }
 
     /// The id of the contact `who` names; with `create`, a contact seen for the first time is
-    /// made (an `id:` keeps its number, an email or phone gets a free id). `None` when it is
-    /// unknown and not made.
-    pub(crate) fn resolve(&mut self, who: &Who, create: bool) -> Option<u64> {
+    /// made (an `id:` keeps its number, an email or phone gets a free id). `Ok(None)` when it
+    /// is unknown and not made.
+    pub(crate) fn resolve(&mut self, who: &Who, create: bool) -> Result<Option<u64>, Full> {
         if let Some(id) = self.find(who) {
-            return Some(id);
+            return Ok(Some(id));
         }
         if !create {
-            return None;
+            return Ok(None);
         }
         let contact = match who {
             Who::Id(id) => Contact::new().id(*id),
@@ -297,7 +334,7 @@ impl Contacts {
                 ..Contact::new()
             },
         };
-        self.insert(contact)
+        self.insert(contact).map(Some)
     }
 
     pub(crate) fn find(&self, who: &Who) -> Option<u64> {
@@ -308,9 +345,37 @@ impl Contacts {
         }
     }
 
-    /// Adds tags to a contact, keeping the order they were first added in.
-    pub(crate) fn add_tags(&mut self, id: u64, tags: impl IntoIterator<Item = String>) {
-        self.records.entry(id).or_default().add_tags(tags);
+    /// Whether `tags` fit on contact `id` within the limits, counting only those it lacks.
+    fn room_for(&self, id: u64, tags: &[String]) -> Result<(), Full> {
+        let held: &[String] = self.records.get(&id).map_or(&[], |r| &r.tags);
+        let mut new: Vec<&String> = Vec::new();
+        for tag in tags {
+            if !held.contains(tag) && !new.contains(&tag) {
+                new.push(tag);
+            }
+        }
+        if held.len() + new.len() > MAX_TAGS_PER_CONTACT {
+            return Err(Full::TagsOfContact);
+        }
+        let bytes: usize = new.iter().map(|tag| tag.len()).sum();
+        if self.tag_bytes + bytes > MAX_TAG_BYTES {
+            return Err(Full::TagText);
+        }
+        Ok(())
+    }
+
+    /// Adds tags to a contact, keeping the order they were first added in: all of them, or
+    /// none when they would pass a limit.
+    pub(crate) fn add_tags(&mut self, id: u64, tags: Vec<String>) -> Result<(), Full> {
+        self.room_for(id, &tags)?;
+        let record = self.records.entry(id).or_default();
+        for tag in tags {
+            if !record.tags.contains(&tag) {
+                self.tag_bytes += tag.len();
+                record.tags.push(tag);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn tags_of(&self, who: &Who) -> Option<Vec<String>> {
@@ -322,20 +387,32 @@ impl Contacts {
     /// Every contact, by id, as it would be seeded: one per contact, and one more for each
     /// email or phone past its first.
     pub(crate) fn export(&self) -> Vec<Contact> {
-        self.records()
-            .into_iter()
-            .map(|record| Contact {
+        let mut out = Vec::with_capacity(self.records.len());
+        let mut after = None;
+        loop {
+            let (page, next) = self.page(after, usize::MAX);
+            out.extend(page.into_iter().map(|record| Contact {
                 id: record.id,
                 email: record.email,
                 phone: record.phone,
                 tags: record.tags,
-            })
-            .collect()
+            }));
+            match next {
+                Some(next) => after = Some(next),
+                None => return out,
+            }
+        }
     }
 
-    fn records(&self) -> Vec<ContactRecord> {
-        let mut out = Vec::with_capacity(self.records.len());
-        for (&id, record) in &self.records {
+    /// The records of at most `max` contacts with ids after `after` (from the first without
+    /// it), and the last id among them when more may follow: a page of what
+    /// [`export`](Self::export) gives, so that a large store is read a piece at a time.
+    pub(crate) fn page(&self, after: Option<u64>, max: usize) -> (Vec<ContactRecord>, Option<u64>) {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut out = Vec::new();
+        let mut last = None;
+        for (&id, record) in self.records.range((start, Bound::Unbounded)).take(max) {
+            last = Some(id);
             out.push(ContactRecord {
                 id: Some(id),
                 email: record.emails.first().cloned(),
@@ -361,7 +438,13 @@ impl Contacts {
                 });
             }
         }
-        out
+        let more = last.is_some_and(|id| {
+            self.records
+                .range((Bound::Excluded(id), Bound::Unbounded))
+                .next()
+                .is_some()
+        });
+        (out, last.filter(|_| more))
     }
 }
 
@@ -376,30 +459,40 @@ mod tests {
     #[test]
     fn new_contacts_get_the_next_free_id() {
         let mut contacts = Contacts::default();
-        assert_eq!(contacts.insert(Contact::new().id(41)), Some(41));
-        assert_eq!(contacts.resolve(&Who::Id(2), true), Some(2));
-        assert_eq!(contacts.resolve(&email("Ann@Example.com"), true), Some(42));
-        assert_eq!(contacts.resolve(&email("ann@example.COM"), false), Some(42));
-        assert_eq!(contacts.resolve(&email("bob@example.com"), true), Some(43));
-        assert_eq!(contacts.resolve(&Who::Id(7), false), None);
+        assert_eq!(contacts.insert(Contact::new().id(41)), Ok(41));
+        assert_eq!(contacts.resolve(&Who::Id(2), true), Ok(Some(2)));
+        assert_eq!(
+            contacts.resolve(&email("Ann@Example.com"), true),
+            Ok(Some(42))
+        );
+        assert_eq!(
+            contacts.resolve(&email("ann@example.COM"), false),
+            Ok(Some(42))
+        );
+        assert_eq!(
+            contacts.resolve(&email("bob@example.com"), true),
+            Ok(Some(43))
+        );
+        assert_eq!(contacts.resolve(&Who::Id(7), false), Ok(None));
     }
 
     #[test]
     fn ids_never_collide_even_past_the_largest() {
         let mut contacts = Contacts::default();
-        contacts.insert(Contact::new().id(u64::MAX));
-        contacts.insert(Contact::new().id(1));
+        contacts.insert(Contact::new().id(u64::MAX)).unwrap();
+        contacts.insert(Contact::new().id(1)).unwrap();
         let ids: Vec<u64> = (0..5)
             .map(|i| {
                 contacts
                     .resolve(&email(&format!("c{i}@x.com")), true)
                     .unwrap()
+                    .unwrap()
             })
             .collect();
         assert_eq!(ids, [2, 3, 4, 5, 6]);
         contacts.next_id = u64::MAX - 1;
-        let a = contacts.resolve(&email("a@x.com"), true).unwrap();
-        let b = contacts.resolve(&email("b@x.com"), true).unwrap();
+        let a = contacts.resolve(&email("a@x.com"), true).unwrap().unwrap();
+        let b = contacts.resolve(&email("b@x.com"), true).unwrap().unwrap();
         assert_eq!(
             (a, b),
             (u64::MAX - 1, 7),
@@ -411,7 +504,9 @@ mod tests {
     fn tags_are_a_set_in_first_added_order() {
         let mut contacts = Contacts::default();
         let id = contacts.insert(Contact::new().tags(["b", "a"])).unwrap();
-        contacts.add_tags(id, ["a".to_owned(), "c".to_owned()]);
+        contacts
+            .add_tags(id, vec!["a".to_owned(), "c".to_owned()])
+            .unwrap();
         assert_eq!(contacts.tags_of(&Who::Id(id)).unwrap(), ["b", "a", "c"]);
     }
 
@@ -419,12 +514,14 @@ mod tests {
     fn an_email_or_phone_names_one_contact_before_and_after_a_save() {
         let mut contacts = Contacts::default();
         for (id, email, phone) in [(5, "a@x.com", "+1234567"), (2, "A@x.com", "+1234567")] {
-            contacts.insert(Contact {
-                id: Some(id),
-                email: Some(email.into()),
-                phone: Some(phone.into()),
-                ..Contact::new()
-            });
+            contacts
+                .insert(Contact {
+                    id: Some(id),
+                    email: Some(email.into()),
+                    phone: Some(phone.into()),
+                    ..Contact::new()
+                })
+                .unwrap();
         }
         let owner = |contacts: &Contacts| {
             let by_email = contacts.find(&email("a@x.com"));
@@ -438,7 +535,7 @@ mod tests {
 
         let mut again = Contacts::default();
         for contact in contacts.export() {
-            again.insert(contact);
+            again.insert(contact).unwrap();
         }
         assert_eq!(owner(&again), (Some(2), Some(2)));
     }
@@ -446,26 +543,78 @@ mod tests {
     #[test]
     fn export_reads_back_as_the_same_contacts() {
         let mut contacts = Contacts::default();
-        let ann = contacts.resolve(&email("Ann@Example.com"), true).unwrap();
-        contacts.add_tags(ann, ["vip".to_owned()]);
-        contacts.insert(Contact {
-            id: Some(ann),
-            phone: Some("+60121233112".into()),
-            ..Contact::new()
-        });
-        contacts.insert(Contact {
-            id: Some(ann),
-            email: Some("ann@work.example".into()),
-            ..Contact::new()
-        });
+        let ann = contacts
+            .resolve(&email("Ann@Example.com"), true)
+            .unwrap()
+            .unwrap();
+        contacts.add_tags(ann, vec!["vip".to_owned()]).unwrap();
+        contacts
+            .insert(Contact {
+                id: Some(ann),
+                phone: Some("+60121233112".into()),
+                ..Contact::new()
+            })
+            .unwrap();
+        contacts
+            .insert(Contact {
+                id: Some(ann),
+                email: Some("ann@work.example".into()),
+                ..Contact::new()
+            })
+            .unwrap();
         let json = serde_json::to_string(&contacts.export()).unwrap();
 
         let mut again = Contacts::default();
         for contact in serde_json::from_str::<Vec<Contact>>(&json).unwrap() {
-            again.insert(contact);
+            again.insert(contact).unwrap();
         }
 
         assert_eq!(serde_json::to_string(&again.export()).unwrap(), json);
         assert_eq!(again.find(&email("ann@work.example")), Some(ann));
+    }
+
+    #[test]
+    fn limits_keep_nothing_of_what_would_pass_them() {
+        let mut contacts = Contacts::default();
+        let tags: Vec<String> = (0..MAX_TAGS_PER_CONTACT).map(|i| i.to_string()).collect();
+        let id = contacts.insert(Contact::new().tags(tags)).unwrap();
+        assert_eq!(
+            contacts.add_tags(id, vec!["999".into(), "one more".into()]),
+            Err(Full::TagsOfContact)
+        );
+        assert_eq!(
+            contacts.add_tags(id, vec!["999".into()]),
+            Ok(()),
+            "a known tag costs nothing"
+        );
+        assert_eq!(
+            contacts.tags_of(&Who::Id(id)).unwrap().len(),
+            MAX_TAGS_PER_CONTACT
+        );
+
+        contacts.tag_bytes = MAX_TAG_BYTES - 3;
+        assert_eq!(
+            contacts.add_tags(2, vec!["abcd".into()]),
+            Err(Full::TagText)
+        );
+        assert_eq!(contacts.add_tags(2, vec!["abc".into()]), Ok(()));
+    }
+
+    #[test]
+    fn pages_cover_every_contact_once() {
+        let mut contacts = Contacts::default();
+        for id in 1..=25 {
+            contacts.insert(Contact::new().id(id * 3)).unwrap();
+        }
+        let (mut seen, mut after) = (Vec::new(), None);
+        loop {
+            let (page, next) = contacts.page(after, 10);
+            seen.extend(page.into_iter().map(|record| record.id.unwrap()));
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=25).map(|id| id * 3).collect::<Vec<_>>());
     }
 }

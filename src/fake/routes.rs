@@ -27,6 +27,9 @@ pub(crate) const MAX_BODY: usize = 1024 * 1024;
 /// The fake's own endpoint, outside the API's paths: every contact it holds, as JSON.
 pub(crate) const CONTACTS_PATH: &str = "/_fake/contacts";
 
+/// How many contacts [`CONTACTS_PATH`] reads under the lock at a time.
+const CONTACTS_PAGE: usize = 256;
+
 /// The error messages of the API, as its reference gives them.
 pub(crate) const VALIDATION_ERROR: &str = "Validation error.";
 pub(crate) const UNAUTHORIZED: &str = "UN_AUTHORIZED";
@@ -35,8 +38,6 @@ pub(crate) const QUEUED: &str = "Your request cannot be processed at the moment 
 pub(crate) const UNEXPECTED: &str = "Unexpected error occurred";
 /// Documented on the API's sibling contact endpoints, not on Add tags; used in strict mode.
 pub(crate) const CONTACT_NOT_FOUND: &str = "Contact not found";
-/// The fake's own: every contact id is taken.
-const NO_FREE_ID: &str = "No contact id is free";
 
 /// Everything the handlers share with the [`FakeServer`](super::FakeServer) handle.
 #[derive(Debug)]
@@ -75,15 +76,46 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 /// `GET /_fake/contacts`: what the fake holds, in the form `--contacts` reads, for the same
 /// token as the API. Not part of the API, and not counted as a request to it.
+///
+/// The JSON is streamed a page of contacts at a time, each page written under the lock and
+/// sent before the next is read: however many contacts the fake holds and however many
+/// requests read them at once, each holds one page in memory, and no request keeps the lock
+/// (or the runtime) from the API's calls for longer than a page takes. A contact changed while
+/// the answer streams shows as it was when its page was read.
 async fn contacts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if !authorized(&headers, &shared.token) {
         return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
     }
-    let records = lock(&shared.contacts).export();
-    json(
-        StatusCode::OK,
-        serde_json::to_string(&records).expect("contact records always serialize"),
-    )
+    // `None` once the closing bracket is sent; `Some(after)` for the page after `after`.
+    let pages = futures_util::stream::unfold(Some((None, true)), move |state| {
+        let shared = shared.clone();
+        async move {
+            let (after, first) = state?;
+            let (page, next) = lock(&shared.contacts).page(after, CONTACTS_PAGE);
+            let mut chunk = Vec::with_capacity(64 * 1024);
+            if first {
+                chunk.push(b'[');
+            }
+            for (index, record) in page.iter().enumerate() {
+                if index > 0 || !first {
+                    chunk.push(b',');
+                }
+                serde_json::to_writer(&mut chunk, record).expect("a contact record serializes");
+            }
+            if next.is_none() {
+                chunk.push(b']');
+            }
+            let state = next.map(|next| (Some(next), false));
+            // A page ends; the next is read only when this one is taken by the connection.
+            tokio::task::yield_now().await;
+            Some((Ok::<_, std::convert::Infallible>(Bytes::from(chunk)), state))
+        }
+    });
+    let mut response = Response::new(Body::from_stream(pages));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// `POST /v1/contact/{identifier}/tag`.
@@ -138,7 +170,7 @@ async fn answer(
             // The connection task drops this future along with the connection.
             return std::future::pending().await;
         }
-        Some(Fault::Queued) => error(status(449), QUEUED),
+        Some(Fault::Queued) => queued(),
         Some(Fault::ServerError) => error(StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED),
         Some(Fault::RateLimited { retry_after }) => {
             let mut response = error(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS);
@@ -177,15 +209,15 @@ fn apply_rules(
         return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
     };
     let mut contacts = lock(&shared.contacts);
-    let Some(id) = contacts.resolve(&who, !shared.strict) else {
-        return if shared.strict {
-            error(StatusCode::NOT_FOUND, CONTACT_NOT_FOUND)
-        } else {
-            error(StatusCode::INSUFFICIENT_STORAGE, NO_FREE_ID)
-        };
-    };
-    contacts.add_tags(id, tags);
-    json(StatusCode::OK, format!("{{\"contactId\":{id}}}"))
+    let found = contacts.resolve(&who, !shared.strict).and_then(|id| {
+        id.map(|id| contacts.add_tags(id, tags).map(|()| id))
+            .transpose()
+    });
+    match found {
+        Ok(Some(id)) => json(StatusCode::OK, format!("{{\"contactId\":{id}}}")),
+        Ok(None) => error(StatusCode::NOT_FOUND, CONTACT_NOT_FOUND),
+        Err(full) => error(StatusCode::INSUFFICIENT_STORAGE, &full.to_string()),
+    }
 }
 
 /// Anything but `POST` on the tag path (405), or any other path (404).
@@ -243,8 +275,15 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
     rules::authorized(header, token)
 }
 
-fn status(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).expect("status codes used here are in 100..=999")
+/// 449 in the API's form. The status has no reason phrase of its own in the HTTP registry, so
+/// hyper would write a placeholder (`449 <none>`); IIS's, which named the status, is sent.
+fn queued() -> Response {
+    let status = StatusCode::from_u16(449).expect("449 is in 100..=999");
+    let mut response = error(status, QUEUED);
+    response
+        .extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(b"Retry With"));
+    response
 }
 
 /// A JSON error in the API's form, `{"code": status, "message": …}`.

@@ -5,11 +5,15 @@
 //! Where the specification is silent, the fake makes choices of its own, and documents them:
 //! an email is at most 254 bytes (RFC 5321), with exactly one `@`, text on both sides and no
 //! whitespace or control characters, and matches whatever its case; a phone is `+` and 7 to
-//! 15 digits (E.164) with nothing else; a tag is not empty, not only whitespace, and holds no
-//! control characters.
+//! 15 digits (E.164) with nothing else; a tag is not empty, not only whitespace, holds no
+//! control characters, and is at most 255 characters long (the specification's `maxLength`).
 
 /// The most tags one call takes: the specification's `maxItems`.
 pub(crate) const MAX_TAGS: usize = 10;
+
+/// The longest tag taken, in characters: the specification's `maxLength`, which JSON Schema
+/// counts in Unicode code points.
+pub(crate) const MAX_TAG_CHARS: usize = 255;
 
 /// The longest email taken, in bytes.
 const MAX_EMAIL: usize = 254;
@@ -63,7 +67,8 @@ fn phone(text: &str) -> bool {
     })
 }
 
-/// The body's tags: a JSON array of 1 to 10 unique strings, each a tag as described above.
+/// The body's tags: a JSON array of 1 to 10 unique strings, each a tag as described above and
+/// at most [`MAX_TAG_CHARS`] characters long.
 pub(crate) fn tags(body: &[u8]) -> Option<Vec<String>> {
     let tags: Vec<String> = serde_json::from_slice(body).ok()?;
     // The count first: the pairwise look for duplicates below is only cheap for ten.
@@ -74,9 +79,11 @@ pub(crate) fn tags(body: &[u8]) -> Option<Vec<String>> {
         .iter()
         .enumerate()
         .all(|(i, tag)| !tags[..i].contains(tag));
-    let sound = tags
-        .iter()
-        .all(|tag| !tag.trim().is_empty() && !tag.chars().any(char::is_control));
+    let sound = tags.iter().all(|tag| {
+        !tag.trim().is_empty()
+            && tag.chars().count() <= MAX_TAG_CHARS
+            && !tag.chars().any(char::is_control)
+    });
     (unique && sound).then_some(tags)
 }
 
@@ -148,6 +155,9 @@ mod tests {
     #[test]
     fn tags_are_one_to_ten_unique_strings() {
         assert_eq!(tags(br#"["abc"]"#), Some(vec!["abc".into()]));
+        let longest = "é".repeat(MAX_TAG_CHARS);
+        let body = format!("[{longest:?}]");
+        assert_eq!(tags(body.as_bytes()), Some(vec![longest]));
         for body in [
             &b"[]"[..],
             br#"["a","a"]"#,
@@ -157,6 +167,8 @@ mod tests {
             br#"[" "]"#,
             br#"["a\nb"]"#,
             br#"["1","2","3","4","5","6","7","8","9","10","11"]"#,
+            format!("[{:?}]", "a".repeat(256)).as_bytes(),
+            format!("[{:?}]", "é".repeat(256)).as_bytes(),
         ] {
             assert_eq!(tags(body), None, "{}", String::from_utf8_lossy(body));
         }

@@ -255,7 +255,9 @@ impl FakeServerBuilder {
     ///
     /// # Errors
     ///
-    /// The error of binding the port, such as one already in use.
+    /// The error of binding the port, such as one already in use, or an
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) error when the seed contacts pass one of
+    /// the fake's limits ([`MAX_CONTACTS`](super::MAX_CONTACTS) and the others).
     ///
     /// ```
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -270,7 +272,9 @@ impl FakeServerBuilder {
         let addr = listener.local_addr()?;
         let mut contacts = Contacts::default();
         for contact in self.contacts {
-            contacts.insert(contact);
+            contacts
+                .insert(contact)
+                .map_err(|full| io::Error::new(io::ErrorKind::InvalidInput, full.to_string()))?;
         }
         let shared = Arc::new(Shared {
             token: self.token,
@@ -455,6 +459,12 @@ impl FakeServer {
 
     /// Adds a contact (or merges into the one with its id) and returns its id.
     ///
+    /// # Panics
+    ///
+    /// When the contact would pass one of the fake's limits
+    /// ([`MAX_CONTACTS`](super::MAX_CONTACTS), [`MAX_TAGS_PER_CONTACT`](super::MAX_TAGS_PER_CONTACT),
+    /// [`MAX_TAG_BYTES`](super::MAX_TAG_BYTES)): a test that seeds that much has a bug.
+    ///
     /// ```
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let fake = aelyst::fake::FakeServer::start().await?;
@@ -467,7 +477,7 @@ impl FakeServer {
     pub fn add_contact(&self, contact: Contact) -> u64 {
         lock(&self.shared.contacts)
             .insert(contact)
-            .expect("there are fewer contacts than ids")
+            .unwrap_or_else(|full| panic!("cannot add the contact: {full}"))
     }
 
     /// Every contact it holds, by id, as [`FakeServerBuilder::contacts`] takes them (a contact

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use aelyst::outside::files;
 use aelyst::{Client, Error, Identifier, MAX_TAGS, RetryPolicy, Tags};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -18,6 +19,10 @@ use crate::ledger::{Ledger, Stop};
 use crate::output::{say, warn};
 use crate::signals::Signals;
 use crate::summary;
+
+/// The largest token file read: a token is a few dozen bytes, and a wrong path
+/// (`/dev/zero`) must not cost more than this.
+const MAX_TOKEN_FILE: u64 = 16 * 1024;
 
 /// How long the rows under way may finish after a first signal.
 pub const GRACE: Duration = Duration::from_secs(5);
@@ -69,7 +74,7 @@ fn lock(ledger: &Shared) -> MutexGuard<'_, Ledger> {
 /// Everything that can refuse the run (the input's header, the --failed file, the token) is
 /// checked before anything is sent, and the failed file is started last, so that a refused
 /// run leaves nothing behind.
-pub async fn add_file(cli: &Cli, args: &AddArgs, file: &str) -> Result<u8, CliError> {
+pub async fn add_file(cli: &Cli, args: &AddArgs, file: &Path) -> Result<u8, CliError> {
     let started = Instant::now();
     let format = args.format.unwrap_or_else(|| Format::guess(file));
     let input = input::open(file, format, args.from_line)?;
@@ -100,11 +105,11 @@ pub async fn add_file(cli: &Cli, args: &AddArgs, file: &str) -> Result<u8, CliEr
 /// standard input redirected from it included. [`FailedFile::check`] has made sure that
 /// FILE, if it exists, is a regular file, which is safe to open, and that FILE.partial does
 /// not exist.
-fn refuse_the_input(file: &str, failed: &Path) -> Result<(), CliError> {
+fn refuse_the_input(file: &Path, failed: &Path) -> Result<(), CliError> {
     // Only a regular file can be the failed file; opening anything else again (a named
     // pipe whose writer is gone) could wait for ever.
     let input = match file {
-        "-" => same_file::Handle::stdin(),
+        path if input::is_stdin(path) => same_file::Handle::stdin(),
         path if std::fs::metadata(path).is_ok_and(|meta| meta.is_file()) => {
             same_file::Handle::from_path(path)
         }
@@ -263,10 +268,13 @@ fn show_progress(ledger: &Ledger, quiet: bool) {
 /// A client from the environment and the flags. The token is never taken from an argument.
 fn client(cli: &Cli, args: &AddArgs) -> Result<Client, CliError> {
     let token = match &cli.token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|err| CliError::TokenFile(path.clone(), err))?
-            .trim_end_matches(['\r', '\n'])
-            .to_owned(),
+        Some(path) => {
+            let bytes = files::read_capped(path, MAX_TOKEN_FILE, "token file")?;
+            // Not UTF-8 is not a token either: the builder refuses it, saying why.
+            String::from_utf8_lossy(&bytes)
+                .trim_end_matches(['\r', '\n'])
+                .to_owned()
+        }
         None => std::env::var(aelyst::TOKEN_ENV).map_err(|_| CliError::NoToken)?,
     };
     let first_wait = Duration::from_millis(args.retry_delay);
@@ -283,7 +291,7 @@ fn client(cli: &Cli, args: &AddArgs) -> Result<Client, CliError> {
 
 /// A progress bar with rate and ETA on a terminal (a count and rate for an input that is not a
 /// regular file, whose length is unknown); hidden otherwise (plain lines are printed instead).
-fn progress(args: &AddArgs, file: &str, format: Format) -> ProgressBar {
+fn progress(args: &AddArgs, file: &Path, format: Format) -> ProgressBar {
     use std::io::IsTerminal;
     if args.quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

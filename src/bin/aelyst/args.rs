@@ -89,7 +89,7 @@ pub struct AddArgs {
 
     /// Tag every contact of this CSV or JSON Lines file (`-` for standard input).
     #[arg(long, short = 'f', value_name = "FILE")]
-    pub file: Option<String>,
+    pub file: Option<PathBuf>,
 
     /// A tag to add to every contact (repeatable).
     #[arg(long = "tag", short = 't', value_name = "TAG")]

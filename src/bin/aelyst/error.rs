@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use aelyst::outside::files::ReadError;
+use aelyst::outside::text;
 use aelyst::{InvalidInput, MAX_TAGS, TOKEN_ENV};
 
 use crate::failed::CreateError;
@@ -22,8 +24,8 @@ pub const EXIT_REFUSED: u8 = 3;
 pub enum CliError {
     #[error("no api token: set {TOKEN_ENV} or pass --token-file FILE")]
     NoToken,
-    #[error("cannot read the token file {}", .0.display())]
-    TokenFile(PathBuf, #[source] io::Error),
+    #[error(transparent)]
+    TokenFile(#[from] ReadError),
     #[error("invalid identifier")]
     Identifier(#[source] InvalidInput),
     #[error("invalid tags")]
@@ -34,7 +36,7 @@ pub enum CliError {
     Settings(#[source] aelyst::Error),
     #[error(transparent)]
     Open(#[from] OpenError),
-    #[error("--failed would write to {}, which is the input file", .0.display())]
+    #[error("--failed would write to {}, which is the input file", text::path(.0))]
     FailedIsInput(PathBuf),
     #[error(transparent)]
     FailedFile(#[from] CreateError),
@@ -54,16 +56,4 @@ impl CliError {
             _ => EXIT_USAGE,
         }
     }
-}
-
-/// An error and its causes, `: `-separated, as one line.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

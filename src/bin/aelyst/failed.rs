@@ -4,11 +4,11 @@
 //! renamed to `FILE` when the run ends. An existing `FILE` is replaced only then, whole; an
 //! existing `FILE.partial` (a run cut short) is never touched: the run refuses to start.
 
-use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use aelyst::outside::files::{ReplaceError, Replacement};
+use aelyst::outside::text;
 use serde::Serialize;
 
 use crate::input::Format;
@@ -35,21 +35,29 @@ pub enum FailedRow<'a> {
 pub enum CreateError {
     #[error(
         "{partial} exists: a run writing {file} was cut short; use it as input (--file {partial}) or remove it",
-        partial = .0.display(),
-        file = .1.display()
+        partial = text::path(.0),
+        file = text::path(.1)
     )]
     PartialExists(PathBuf, PathBuf),
-    #[error("cannot create {}", .0.display())]
-    Create(PathBuf, #[source] io::Error),
-    #[error("{} exists and is not a regular file: it would be replaced", .0.display())]
-    NotAFile(PathBuf),
+    #[error(transparent)]
+    Replace(ReplaceError),
+    #[error("cannot write {}", text::path(.0))]
+    Write(PathBuf, #[source] io::Error),
+}
+
+impl From<ReplaceError> for CreateError {
+    fn from(err: ReplaceError) -> Self {
+        match err {
+            // The CLI knows what such a file is for: the rows to resume.
+            ReplaceError::PartialExists { partial, path } => Self::PartialExists(partial, path),
+            err => Self::Replace(err),
+        }
+    }
 }
 
 /// An open failed file.
 pub struct FailedFile {
-    path: PathBuf,
-    partial: PathBuf,
-    file: File,
+    file: Replacement,
     format: Format,
     /// The length of the rows written whole.
     len: u64,
@@ -58,31 +66,16 @@ pub struct FailedFile {
 }
 
 impl FailedFile {
-    /// `FILE.partial` for `path`, in the format its name suggests.
-    pub fn partial_path(path: &Path) -> PathBuf {
-        let mut name = OsString::from(path.as_os_str());
-        name.push(".partial");
-        PathBuf::from(name)
-    }
-
     /// Checks, without opening anything (opening a named pipe waits for a writer), that a
-    /// run may write `path`: that `FILE` is a regular file or nothing, and that no
-    /// `FILE.partial` is left from a run cut short.
+    /// run may write `path`, by the crate's one rule for replacing a file
+    /// ([`Replacement::check`]): `FILE` is a regular file or nothing, and no `FILE.partial`
+    /// is left from a run cut short.
     ///
     /// # Errors
     ///
-    /// `FILE` exists and is not a regular file: the rename at the end must never replace a
-    /// device (`/dev/null`, as root), a directory, a named pipe or a link. Or `FILE.partial`
-    /// exists.
+    /// `FILE` exists and is not a regular file, or `FILE.partial` exists.
     pub fn check(path: &Path) -> Result<(), CreateError> {
-        if std::fs::symlink_metadata(path).is_ok_and(|existing| !existing.is_file()) {
-            return Err(CreateError::NotAFile(path.to_owned()));
-        }
-        let partial = Self::partial_path(path);
-        if std::fs::symlink_metadata(&partial).is_ok() {
-            return Err(CreateError::PartialExists(partial, path.to_owned()));
-        }
-        Ok(())
+        Ok(Replacement::check(path)?)
     }
 
     /// Starts `FILE.partial` for `path`, with its header.
@@ -92,22 +85,9 @@ impl FailedFile {
     /// `FILE` exists and is not a regular file, or `FILE.partial` already exists, or cannot be
     /// created or written.
     pub fn create(path: &Path) -> Result<Self, CreateError> {
-        Self::check(path)?;
-        let partial = Self::partial_path(path);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&partial)
-            .map_err(|err| match err.kind() {
-                io::ErrorKind::AlreadyExists => {
-                    CreateError::PartialExists(partial.clone(), path.to_owned())
-                }
-                _ => CreateError::Create(partial.clone(), err),
-            })?;
-        let format = Format::guess(&path.to_string_lossy());
+        let file = Replacement::create(path)?;
+        let format = Format::guess(path);
         let mut failed = Self {
-            path: path.to_owned(),
-            partial,
             file,
             format,
             len: 0,
@@ -118,15 +98,16 @@ impl FailedFile {
             if let Err(err) = failed.append() {
                 // A refused run leaves nothing behind, least of all a partial file that would
                 // refuse the next run.
-                let _ = std::fs::remove_file(&failed.partial);
-                return Err(CreateError::Create(failed.partial.clone(), err));
+                let partial = failed.partial().to_owned();
+                failed.file.discard();
+                return Err(CreateError::Write(partial, err));
             }
         }
         Ok(failed)
     }
 
     pub fn partial(&self) -> &Path {
-        &self.partial
+        self.file.partial()
     }
 
     /// Appends one row, in one write: once this returns, a crash does not lose it.
@@ -145,13 +126,14 @@ impl FailedFile {
     }
 
     fn append(&mut self) -> io::Result<()> {
-        match self.file.write_all(&self.buffer) {
+        let file = self.file.file();
+        match file.write_all(&self.buffer) {
             Ok(()) => {
                 self.len += self.buffer.len() as u64;
                 Ok(())
             }
             Err(err) => {
-                let _ = self.file.set_len(self.len);
+                let _ = file.set_len(self.len);
                 Err(err)
             }
         }
@@ -163,9 +145,7 @@ impl FailedFile {
     ///
     /// The file cannot be synced or renamed; `FILE.partial` is then left as it is.
     pub fn finish(self) -> io::Result<PathBuf> {
-        self.file.sync_all()?;
-        std::fs::rename(&self.partial, &self.path)?;
-        Ok(self.path)
+        self.file.commit()
     }
 }
 

@@ -6,6 +6,11 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+// A row listing more tags than the client reads of one list could never be sent: it is
+// kept as its line rather than as thousands of small strings.
+use aelyst::MAX_TAGS_READ;
 
 use crate::csv_row::Header;
 use crate::json_row;
@@ -20,13 +25,11 @@ pub const MAX_ROW: usize = 64 * 1024;
 /// that every row a run writes, the next run reads.
 pub const MAX_LINE: usize = 8 * MAX_ROW;
 
+/// The longest line passed over as one failed row; past it, the input is not text.
+const MAX_SKIPPED: usize = 64 << 20;
+
 /// How much of a row too long is kept in the failed file.
 const KEPT_OF_LONG_ROW: usize = 1024;
-
-/// The most tags a row may list, duplicates included, as the client reads a contact's list:
-/// a row with more could never be sent, and is kept as its line rather than as thousands of
-/// small strings.
-const MAX_TAGS_READ: usize = 1000;
 
 /// The input formats `--format` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,8 +44,8 @@ impl Format {
     /// The format a file's name suggests: `.jsonl` and `.ndjson` are JSON Lines, anything else
     /// (standard input included) CSV. A failed file's `.partial` is read as the file it
     /// stands for.
-    pub fn guess(path: &str) -> Format {
-        let lower = path.to_ascii_lowercase();
+    pub fn guess(path: &Path) -> Format {
+        let lower = path.to_string_lossy().to_ascii_lowercase();
         let lower = lower.strip_suffix(".partial").unwrap_or(&lower);
         if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
             Format::Jsonl
@@ -118,9 +121,9 @@ fn first_kib(text: &str) -> String {
 /// An input that fails before its first row: nothing is sent.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("cannot open {path}")]
+    #[error("cannot open {}", aelyst::outside::text::path(path))]
     Open {
-        path: String,
+        path: PathBuf,
         #[source]
         source: io::Error,
     },
@@ -162,8 +165,13 @@ enum Parser {
 /// # Errors
 ///
 /// The file cannot be opened, or its CSV header cannot be read or names no identifier column.
-pub fn open(path: &str, format: Format, from_line: u64) -> Result<Input, OpenError> {
-    let input: Box<dyn Read + Send> = if path == "-" {
+/// Whether `path` names standard input: `-`.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+pub fn open(path: &Path, format: Format, from_line: u64) -> Result<Input, OpenError> {
+    let input: Box<dyn Read + Send> = if is_stdin(path) {
         Box::new(io::stdin())
     } else {
         let file = File::open(path).map_err(|source| OpenError::Open {
@@ -296,9 +304,21 @@ impl Lines {
         }))
     }
 
-    /// Reads past the rest of a line too long to keep.
+    /// Reads past the rest of a line too long to keep, up to [`MAX_SKIPPED`] bytes: a line
+    /// that never ends (`/dev/zero`, a binary file) stops the input instead of being read
+    /// for ever.
     fn skip_line(&mut self) -> io::Result<()> {
+        let mut skipped = 0;
         loop {
+            if skipped > MAX_SKIPPED {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "a line is longer than {} MiB: is it a text file?",
+                        MAX_SKIPPED >> 20
+                    ),
+                ));
+            }
             let available = self.reader.fill_buf()?;
             if available.is_empty() {
                 return Ok(());
@@ -309,6 +329,7 @@ impl Lines {
             }
             let len = available.len();
             self.reader.consume(len);
+            skipped += len;
         }
     }
 }
@@ -359,9 +380,9 @@ pub fn unreadable_again(raw: &str, error: Option<&str>) -> Content {
 /// included), for a progress bar's total; `None` for anything that is not a regular file,
 /// which reading twice would consume (standard input, a pipe, a device). It reads in fixed
 /// blocks, so that one long line takes no more memory than a short one.
-pub fn count_rows(path: &str, format: Format, from_line: u64) -> Option<u64> {
+pub fn count_rows(path: &Path, format: Format, from_line: u64) -> Option<u64> {
     // Looked at before opening: opening a named pipe can wait for a writer.
-    if path == "-" || !std::fs::metadata(path).ok()?.is_file() {
+    if is_stdin(path) || !std::fs::metadata(path).ok()?.is_file() {
         return None;
     }
     let mut file = File::open(path).ok()?;
@@ -470,9 +491,12 @@ mod tests {
 
     #[test]
     fn a_partial_failed_file_is_read_in_the_format_of_the_file_it_stands_for() {
-        assert_eq!(Format::guess("failed.jsonl.partial"), Format::Jsonl);
-        assert_eq!(Format::guess("failed.csv.partial"), Format::Csv);
-        assert_eq!(Format::guess("export.NDJSON"), Format::Jsonl);
+        assert_eq!(
+            Format::guess(Path::new("failed.jsonl.partial")),
+            Format::Jsonl
+        );
+        assert_eq!(Format::guess(Path::new("failed.csv.partial")), Format::Csv);
+        assert_eq!(Format::guess(Path::new("export.NDJSON")), Format::Jsonl);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::io;
 use std::path::PathBuf;
 use std::task::{Context, Waker};
 
+use aelyst::outside::text::{self, shown};
 use aelyst::{BulkOutcome, Error, Identifier, Tags};
 use indicatif::ProgressBar;
 
@@ -309,11 +310,11 @@ impl Ledger {
                 ..
             } => format!(
                 "line {line}: {}: {}",
-                output::printable(identifier),
-                output::printable(error)
+                shown(identifier, text::MESSAGE),
+                shown(error, text::MESSAGE)
             ),
             FailedRow::Unreadable { line, error, .. } => {
-                format!("line {line}: {}", output::printable(error))
+                format!("line {line}: {}", shown(error, text::MESSAGE))
             }
         };
         self.progress.suspend(|| output::warn(&text));

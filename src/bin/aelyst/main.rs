@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
     ExitCode::from(match result {
         Ok(code) => code,
         Err(err) => {
-            output::warn(&format!("aelyst: {}", error::chain(&err)));
+            output::warn(&format!("aelyst: {}", aelyst::outside::output::chain(&err)));
             err.exit_code()
         }
     })

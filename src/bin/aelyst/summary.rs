@@ -1,15 +1,19 @@
 //! The end of a file run: what happened to the rows, how to resume, and the exit code.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::args::{AddArgs, Cli};
-use crate::error::{EXIT_OK, EXIT_REFUSED, EXIT_SOME_FAILED, EXIT_USAGE, chain};
+use aelyst::outside::output::chain;
+use aelyst::outside::text;
+
+use crate::error::{EXIT_OK, EXIT_REFUSED, EXIT_SOME_FAILED, EXIT_USAGE};
 use crate::ledger::{Closed, FailedFileState, Stop};
-use crate::output::{say, shell_quote, warn};
+use crate::output::{say, shell_line, warn};
 
 /// Prints the summary on standard output, and what went wrong and how to resume on standard
 /// error; returns the exit code.
-pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &str, elapsed: Duration) -> u8 {
+pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &Path, elapsed: Duration) -> u8 {
     let rows = closed.tagged + closed.failed;
     let verb = if args.dry_run { "valid" } else { "tagged" };
     let seconds = elapsed.as_secs_f64();
@@ -33,7 +37,7 @@ pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &str, elapsed: D
             if closed.failed > 0 {
                 say(&format!(
                     "failed rows written to {} (use it as --file to retry them)",
-                    path.display()
+                    text::path(path)
                 ));
             }
             Some(path.clone())
@@ -45,14 +49,14 @@ pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &str, elapsed: D
             };
             warn(&format!(
                 "aelyst: {} holds the failed rows until it could not be written ({why}); the rest are listed above",
-                partial.display()
+                text::path(partial)
             ));
             Some(partial.clone())
         }
         FailedFileState::NotRenamed(partial, err) => {
             warn(&format!(
                 "aelyst: every failed row is in {}, which could not be renamed: {err}",
-                partial.display()
+                text::path(partial)
             ));
             Some(partial.clone())
         }
@@ -102,17 +106,10 @@ pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &str, elapsed: D
 /// How to finish a run that stopped early: the failed rows, then the rows not read. Each
 /// step is a command line to paste: values go as `--flag=VALUE`, so that one starting with
 /// `-` is not taken for a flag, and the flags that chose the API and the token come along.
-fn resume(
-    closed: &Closed,
-    cli: &Cli,
-    args: &AddArgs,
-    file: &str,
-    failed_file: Option<&std::path::Path>,
-) {
-    let flag =
-        |name: &str, value: &[u8]| shell_quote(&[b"--", name.as_bytes(), b"=", value].concat());
-    let path = |path: &std::path::Path| path.as_os_str().as_encoded_bytes().to_vec();
-    let mut command = vec!["aelyst".to_owned(), "tags".into(), "add".into()];
+fn resume(closed: &Closed, cli: &Cli, args: &AddArgs, file: &Path, failed_file: Option<&Path>) {
+    let flag = |name: &str, value: &[u8]| [b"--", name.as_bytes(), b"=", value].concat();
+    let path = |path: &Path| path.as_os_str().as_encoded_bytes().to_vec();
+    let mut command: Vec<Vec<u8>> = vec![b"aelyst".to_vec(), b"tags".to_vec(), b"add".to_vec()];
     if let Some(url) = &cli.base_url {
         command.push(flag("base-url", url.as_bytes()));
     }
@@ -120,7 +117,7 @@ fn resume(
         command.push(flag("token-file", &path(token_file)));
     }
     if args.dry_run {
-        command.push("--dry-run".into());
+        command.push(b"--dry-run".to_vec());
     }
     let mut steps = Vec::new();
     if let Some(failed) = failed_file.filter(|_| closed.failed > 0) {
@@ -129,7 +126,9 @@ fn resume(
             name if name == b"-" => b"./-".to_vec(),
             name => name,
         };
-        steps.push([&command[..], &[flag("file", &failed)]].concat().join(" "));
+        steps.push(shell_line(
+            &[&command[..], &[flag("file", &failed)]].concat(),
+        ));
     }
     if let Some(line) = closed.unread_from {
         warn(&format!(
@@ -150,7 +149,7 @@ fn resume(
         }
     };
     if let Some(line) = from_line {
-        command.push(flag("file", file.as_bytes()));
+        command.push(flag("file", &path(file)));
         if let Some(format) = args.format {
             let format = match format {
                 crate::input::Format::Csv => "csv",
@@ -162,7 +161,7 @@ fn resume(
             command.push(flag("tag", tag.as_bytes()));
         }
         command.push(flag("from-line", line.to_string().as_bytes()));
-        steps.push(command.join(" "));
+        steps.push(shell_line(&command));
     }
     if !steps.is_empty() {
         warn("aelyst: to resume, run:");
