@@ -56,7 +56,10 @@
 //! # Security
 //!
 //! - The token never appears in the `Debug` or `Display` of the client, its builder or any
-//!   error, and its header is marked sensitive.
+//!   error, and its header is marked sensitive. A server that echoes it back has it redacted
+//!   from its message and body before the client keeps them.
+//! - What a server says is shown bounded, with control and bidi/invisible characters
+//!   replaced, so that it can neither flood a log nor act on a terminal.
 //! - A token with control characters (a stray newline) is refused by
 //!   [`ClientBuilder::build`], so it can never split a request.
 //! - Plain `http://` base URLs are refused unless the host is loopback, or the caller opts in

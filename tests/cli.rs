@@ -1280,3 +1280,92 @@ async fn a_hang_up_stops_the_run_as_cleanly_as_ctrl_c() {
     assert!(out.stdout.contains("5 rows in"), "{}", out.stdout);
     assert!(out.stderr.contains("--from-line=7"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn rows_with_bidi_and_invisible_characters_never_reach_the_terminal_raw() {
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let sneaky = [
+        "email:\u{202E}evil@@x.com",
+        "email:a\u{2066}b@@x.com",
+        "id:1\u{200B}",
+        "phone:\u{FEFF}+1",
+    ];
+    let rows: String = sneaky
+        .iter()
+        .map(|who| format!("{who},vip\u{202E}tag\n"))
+        .collect();
+    let out = aelyst(
+        &fake,
+        &["tags", "add", "--file", "-"],
+        Some(&format!("identifier,tags\n{rows}")),
+    )
+    .await;
+
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.contains("4 failed"), "{}", out.stdout);
+    for c in ['\u{202E}', '\u{2066}', '\u{200B}', '\u{FEFF}'] {
+        assert!(!out.stderr.contains(c), "{c:?} in {}", out.stderr);
+        assert!(!out.stdout.contains(c), "{c:?} in {}", out.stdout);
+    }
+    assert_eq!(out.stderr.matches("line ").count(), 4, "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn resume_steps_reproduce_names_with_a_trailing_line_feed_or_bytes_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let scratch = Scratch::new("odd-names");
+    // The input: a named pipe whose name ends in a line feed, fed by the test and then
+    // interrupted; the failed file: a name with a byte that is not UTF-8.
+    let input = scratch.path("in\n");
+    mkfifo(&input);
+    let failed = scratch
+        .0
+        .join(std::ffi::OsStr::from_bytes(b"failed-\xff.csv"));
+    fake.fail_next(3, Fault::ServerError);
+    let child = against(&fake, &["tags", "add", "--max-attempts", "1", "--file"])
+        .arg(&input)
+        .arg("--failed")
+        .arg(&failed)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The writer keeps the pipe open, so that the run reads on until it is interrupted.
+    let (close, closed) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let input = input.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut pipe = std::fs::OpenOptions::new().write(true).open(input).unwrap();
+            pipe.write_all(format!("identifier,tags\n{}", rows_csv(1..=20)).as_bytes())
+                .unwrap();
+            let _ = closed.recv();
+        })
+    };
+    wait_until("20 rows answered", || fake.request_count() >= 20).await;
+    // SAFETY: kill(2) with a live child's pid.
+    assert_eq!(
+        unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGINT) },
+        0
+    );
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    close.send(()).unwrap();
+    writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("--from-line=22"), "{stderr}");
+    assert_eq!(failed_rows(&failed).len(), 3);
+
+    // The same name, now a regular file with the whole export.
+    std::fs::remove_file(&input).unwrap();
+    std::fs::write(&input, format!("identifier,tags\n{}", rows_csv(1..=40))).unwrap();
+    let resumed = resume(&fake, &stderr, Path::new("/dev/null")).await;
+
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!((1..=40).all(|id| tagged(&fake, id)));
+}

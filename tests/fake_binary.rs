@@ -352,3 +352,101 @@ async fn a_cli_run_shows_in_the_endpoint_and_in_the_saved_file() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A line of `/proc/PID/status` (`VmHWM`, `VmRSS`), in KiB.
+#[cfg(target_os = "linux")]
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|line| line.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn many_readers_of_the_contacts_endpoint_keep_memory_flat_and_calls_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const CONTACTS: u64 = 200_000;
+    const READERS: usize = 40;
+    let seed = scratch("many-readers").join("contacts.json");
+    let records: Vec<String> = (1..=CONTACTS)
+        .map(|id| format!(r#"{{"id":{id},"tags":["t{}"]}}"#, id % 7))
+        .collect();
+    std::fs::write(&seed, format!("[{}]", records.join(","))).unwrap();
+    let fake = Running::start(&["--no-rate-limit", "--contacts", seed.to_str().unwrap()]);
+    let pid = fake.child.id();
+    let resting = memory_kib(pid, "VmHWM");
+
+    // Readers that ask for every contact and read nothing yet: each holds what it has
+    // been sent, and no more.
+    let addr = fake
+        .base_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "GET /_fake/contacts HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            aelyst::fake::DEFAULT_TOKEN
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        readers.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    // Meanwhile the API answers.
+    let client = fake.client(aelyst::fake::DEFAULT_TOKEN);
+    let who = Identifier::id(CONTACTS + 1);
+    let call = client.add_tags(&who, ["during"]);
+    let done = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+        .await
+        .expect("an API call is answered while the readers stall")
+        .unwrap();
+    assert_eq!(done.contact_id(), CONTACTS + 1);
+
+    // Every reader gets every contact.
+    let mut first = None;
+    for mut stream in readers {
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 200 OK"));
+        first.get_or_insert(answer);
+    }
+    let peak = memory_kib(pid, "VmHWM");
+    let answer = String::from_utf8(first.unwrap()).unwrap();
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    // Chunked: the contacts' ids, each once, are what counts.
+    let ids = body.matches("\"id\":").count() as u64;
+    assert!(ids >= CONTACTS, "{ids} contacts streamed");
+    // A full copy per request took 40 times the store; streaming holds a page per reader.
+    assert!(
+        peak - resting < 96 * 1024,
+        "the fake grew from {resting} KiB to {peak} KiB"
+    );
+}
+
+/// The status line of a 449, read off the wire.
+#[tokio::test]
+async fn a_449_has_a_reason_phrase() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fake = Running::start(&["--fail-next", "1=449"]);
+    let addr = fake
+        .base_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /v1/contact/id:1/tag HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 7\r\nConnection: close\r\n\r\n[\"abc\"]",
+        aelyst::fake::DEFAULT_TOKEN
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 449 Retry With\r\n"),
+        "{answer}"
+    );
+}

@@ -324,3 +324,29 @@ async fn shutdown_closes_the_port() {
         .unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_contact_holds_at_most_its_limit_of_tags_and_the_answer_says_so() {
+    use aelyst::fake::MAX_TAGS_PER_CONTACT;
+    let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
+    let client = fake
+        .client_builder()
+        .retry_policy(aelyst::RetryPolicy::disabled())
+        .rate_limiter(false)
+        .build()
+        .unwrap();
+    let who = Identifier::id(1);
+    for call in 0..MAX_TAGS_PER_CONTACT / 10 {
+        let tags: Vec<String> = (0..10).map(|i| format!("t{call}-{i}")).collect();
+        client.add_tags(&who, &tags).await.unwrap();
+    }
+    // A tag it holds costs nothing; a new one is past the limit, and nothing of the call is kept.
+    client.add_tags(&who, ["t0-0"]).await.unwrap();
+    let err = client.add_tags(&who, ["t0-1", "new"]).await.unwrap_err();
+
+    assert_eq!(err.status(), Some(507));
+    assert!(err.to_string().contains("limit of 1000 tags"), "{err}");
+    let held = fake.tags_of(&who).unwrap();
+    assert_eq!(held.len(), MAX_TAGS_PER_CONTACT);
+    assert!(!held.contains(&"new".to_owned()));
+}

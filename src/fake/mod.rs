@@ -12,8 +12,8 @@
 //!   `Too Many Requests` with `Retry-After` in whole seconds. Unauthorized requests belong to
 //!   no workspace and use no quota.
 //! - **Validation**: a malformed identifier, a body that is not a JSON array of strings, 0 or
-//!   more than 10 tags, duplicate tags, or a tag that is empty, only whitespace or holds
-//!   control characters are answered 400 `Validation error.`. These rules are the fake's own,
+//!   more than 10 tags, duplicate tags, or a tag that is empty, only whitespace, holds control
+//!   characters or is longer than 255 characters are answered 400 `Validation error.`. These rules are the fake's own,
 //!   written from the specification and sharing no code with the client's checks; where the
 //!   specification is silent, an email is at most 254 bytes with one `@`, and a phone is `+`
 //!   and 7 to 15 digits.
@@ -28,7 +28,10 @@
 //!   API's.
 //! - **Limits**: bodies up to 1 MiB (413 beyond); a request log of the newest 10,000 requests
 //!   and at most 64 MiB, each body kept up to 16 KiB; a request head sent within 10 s and its
-//!   body within 10 s more; 512 connections at once, past which a new one is closed at once.
+//!   body within 10 s more; 512 connections at once, past which a new one is closed at once;
+//!   at most [`MAX_CONTACTS`] contacts, [`MAX_TAGS_PER_CONTACT`] tags on one and
+//!   [`MAX_TAG_BYTES`] of tag text in all, past which a call is answered 507 in the API's error
+//!   form and changes nothing. `GET /_fake/contacts` streams its answer a page at a time.
 //! - **Faults** on demand ([`Fault`]): 449, 500, 429 with a chosen `Retry-After`, a delay, a
 //!   dropped connection, a malformed or an oversized body, for the next N requests or a seeded
 //!   fraction of them.
