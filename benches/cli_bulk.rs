@@ -1,6 +1,8 @@
 //! Throughput and peak memory of `aelyst tags add --file` on large CSV files, against the fake
-//! server (the `aelyst-fake` binary) with rate limiting off; then the same bulk clean and under
-//! faults (10% of calls answered 500 and 5% answered 449), to show what waiting costs.
+//! server (the `aelyst-fake` binary) with rate limiting off; then files where every contact
+//! is on 3 to 12 rows, shuffled and sorted, which the client paces contact by contact; then
+//! the same bulk clean and under faults (10% of calls answered 500 and 5% answered 449), to
+//! show what waiting costs.
 //!
 //! Each runs as its own process. The peak resident memory is `wait4`'s `ru_maxrss`, which also
 //! counts the moment between spawn and exec, when the child still shares this process's
@@ -85,6 +87,33 @@ fn contacts_file(dir: &std::path::Path, rows: u64) -> std::path::PathBuf {
     path
 }
 
+/// Writes a CSV of `rows` rows in which every contact is on 3 to 12 rows (one row per tag, as
+/// exports of one row per tag have it), shuffled or sorted by contact.
+fn repeated_contacts_file(dir: &std::path::Path, rows: u64, sorted: bool) -> std::path::PathBuf {
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut lines = Vec::with_capacity(rows as usize);
+    let mut id = 0;
+    while (lines.len() as u64) < rows {
+        id += 1;
+        for tag in 0..rng.u64(3..=12) {
+            lines.push(format!("id:{id},tag-{tag}"));
+        }
+    }
+    lines.truncate(rows as usize);
+    if !sorted {
+        rng.shuffle(&mut lines);
+    }
+    let name = if sorted { "sorted" } else { "shuffled" };
+    let path = dir.join(format!("repeated-{name}-{rows}.csv"));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    writeln!(file, "identifier,tags").unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
+    }
+    file.into_inner().unwrap().sync_all().unwrap();
+    path
+}
+
 /// Runs `aelyst tags add --file` on `path` against `base_url` with `extra` flags; returns its
 /// rows per second, exit code and peak resident memory in KiB.
 fn tag_file(path: &std::path::Path, base_url: &str, rows: u64, extra: &[&str]) -> (f64, i32, i64) {
@@ -120,6 +149,28 @@ fn main() {
             rows as f64 / rate,
             peak_kib as f64 / 1024.0
         );
+    }
+
+    // Contacts on several rows each: the client paces each contact to 5 calls a window, and
+    // a contact waiting its turn holds no place, so the others go on meanwhile.
+    println!();
+    println!(
+        "{:>8} {:>26} {:>9} {:>10} {:>14} {:>6}",
+        "rows", "contacts", "seconds", "rows/s", "peak RSS MiB", "exit"
+    );
+    for rows in [20_000u64] {
+        for (sorted, layout) in [
+            (false, "3-12 rows each, shuffled"),
+            (true, "3-12 rows each, sorted"),
+        ] {
+            let path = repeated_contacts_file(&dir, rows, sorted);
+            let (rate, code, peak_kib) = tag_file(&path, &base_url, rows, &["--concurrency", "32"]);
+            println!(
+                "{rows:>8} {layout:>26} {:>9.2} {rate:>10.0} {:>14.1} {code:>6}",
+                rows as f64 / rate,
+                peak_kib as f64 / 1024.0
+            );
+        }
     }
 
     // Clean against faulty, at --concurrency 16: first with short waits, so that the run

@@ -1,6 +1,7 @@
 //! Tagging many contacts: [`BulkTagger`] runs a stream of inputs with bounded concurrency and
 //! yields exactly one [`BulkOutcome`] per input.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +26,10 @@ use crate::{Client, Error, Identifier, InvalidInput, MAX_TAGS, Tags, TagsAdded};
 ///
 /// Each item may hold up to 100 distinct tags, sent in
 /// calls of ten; an item with more fails with [`Error::InvalidInput`] and sends nothing.
+///
+/// A contact's items go one at a time, in input order, and only a request that can be sent
+/// at once holds a place among the calls in flight: a contact waiting for its turn (its
+/// path's pace, a 429's hold) or for a retry or a requeue holds up no other contact.
 ///
 /// ```
 /// # #[cfg(feature = "fake")]
@@ -188,14 +193,14 @@ impl BulkTagger {
         T::Item: Into<String>,
     {
         let permits = Arc::new(Semaphore::new(self.concurrency));
+        let lanes = Arc::new(Lanes::default());
         let limit = self.concurrency.saturating_mul(PENDING_PER_SLOT);
         let settings = Arc::new(self);
         let start = move |(key, identifier, tags): (K, Identifier, T)| -> Pending<K> {
-            let settings = settings.clone();
-            let permits = permits.clone();
+            let (settings, permits, lanes) = (settings.clone(), permits.clone(), lanes.clone());
             // Checked once, as the item comes in: its calls send what was checked.
             let tags = identifier.validate().and_then(|()| Tags::new(tags));
-            Box::pin(async move { settings.tag(key, identifier, tags, &permits).await })
+            Box::pin(async move { settings.tag(key, identifier, tags, &permits, &lanes).await })
         };
         BulkStream {
             input: Box::pin(items.map(start)),
@@ -212,10 +217,12 @@ impl BulkTagger {
         identifier: Identifier,
         tags: Result<Tags, InvalidInput>,
         permits: &Semaphore,
+        lanes: &Arc<Lanes>,
     ) -> BulkOutcome<K> {
         let mut counts = Counts::default();
         let (tags, result) = match tags.map(Tags::into_vec) {
             Ok(tags) => {
+                let _turn = lanes.turn(&identifier).await;
                 let result = self.tag_all(&identifier, &tags, &mut counts, permits).await;
                 (tags, result)
             }
@@ -250,9 +257,9 @@ impl BulkTagger {
     }
 
     /// One call of at most ten tags, until it ends. Only its attempts hold a place among the
-    /// calls in flight: every wait it is asked for (a retry's back-off, a 449's requeue) is
-    /// parked outside them, and when it is over the call takes the next free place, behind
-    /// those already waiting for one.
+    /// calls in flight: every wait it is asked for (the rate limiter's pace or hold, a retry's
+    /// back-off, a 449's requeue) is parked outside them, and a place is taken only when the
+    /// request can go now, behind those already waiting for one.
     async fn tag_chunk(
         &self,
         identifier: &Identifier,
@@ -266,12 +273,7 @@ impl BulkTagger {
             counts.calls += 1;
             let mut call = self.client.call_checked(identifier, chunk);
             let result = loop {
-                let step = {
-                    // The semaphore is never closed, so acquiring only waits.
-                    let _place = permits.acquire().await.ok();
-                    call.step().await
-                };
-                match step {
+                match call.step(Some(permits)).await {
                     Step::Wait(delay) => clock.sleep(delay).await,
                     Step::Done(result) => break result,
                 }
@@ -298,6 +300,56 @@ impl BulkTagger {
                 }
                 other => return other,
             }
+        }
+    }
+}
+
+/// The contacts with an item under way, each with the line of its items. A contact's items go
+/// one at a time, in input order: whatever one waits for (its path's pace, a 429's hold, a
+/// back-off, a 449's requeue) holds up only the items of that contact, and no item waiting
+/// its turn holds a place among the calls in flight or starts its retry budget. Items waiting
+/// here are under way, so they count against the run's intake like any other.
+#[derive(Debug, Default)]
+struct Lanes(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+/// An item's turn on its contact's lane; the lane is forgotten with the last turn taken on it.
+struct Turn<'a> {
+    lanes: &'a Lanes,
+    contact: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Lanes {
+    fn lanes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for the turn of `identifier`'s next item. Dropped while it waits, it leaves the
+    /// line.
+    async fn turn(&self, identifier: &Identifier) -> Turn<'_> {
+        let contact = identifier.to_string();
+        let lane = self.lanes().entry(contact.clone()).or_default().clone();
+        let guard = lane.lock_owned().await;
+        Turn {
+            lanes: self,
+            contact,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut lanes = self.lanes.lanes();
+        drop(self.guard.take());
+        // Every item in line holds a clone, taken under this lock: the map's alone means none.
+        if lanes
+            .get(&self.contact)
+            .is_some_and(|lane| Arc::strong_count(lane) == 1)
+        {
+            lanes.remove(&self.contact);
         }
     }
 }

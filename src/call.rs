@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::client::Prepared;
@@ -67,18 +68,20 @@ impl<'a> Call<'a> {
     /// Runs the call to its end, waiting between attempts: what `add_tags` does.
     pub(crate) async fn run(mut self) -> Result<TagsAdded, Error> {
         loop {
-            match self.step().await {
+            match self.step(None).await {
                 Step::Wait(delay) => self.client.inner().clock.sleep(delay).await,
                 Step::Done(result) => return result,
             }
         }
     }
 
-    /// Takes the rate limiter's turn and makes one attempt. A call that ends settles the
-    /// retry tokens it took; one dropped before its end gives them back.
-    pub(crate) async fn step(&mut self) -> Step {
+    /// Takes the rate limiter's turn and makes one attempt, holding one of `places` (a bulk
+    /// run's places among the calls in flight) only while the request can go and its answer
+    /// is awaited. A call that ends settles the retry tokens it took; one dropped before its
+    /// end gives them back.
+    pub(crate) async fn step(&mut self, places: Option<&Semaphore>) -> Step {
         let span = self.span.clone();
-        let step = self.attempt_once().instrument(span).await;
+        let step = self.attempt_once(places).instrument(span).await;
         if let Step::Done(result) = &step {
             match result {
                 Ok(_) => self.spent.succeeded(),
@@ -88,13 +91,17 @@ impl<'a> Call<'a> {
         step
     }
 
-    async fn attempt_once(&mut self) -> Step {
+    async fn attempt_once(&mut self, places: Option<&Semaphore>) -> Step {
         let inner = self.client.inner();
         let clock = &*inner.clock;
         let mut now = clock.now();
+        let _place;
         if let (Some(limiter), Some(key)) = (&inner.limiter, self.key) {
-            match limiter.acquire(key, clock, now, self.deadline).await {
-                Ok(released) => now = released,
+            match limiter
+                .acquire(key, clock, now, self.deadline, places)
+                .await
+            {
+                Ok((released, place)) => (now, _place) = (released, place),
                 // After an attempt, its answer says more than the hold: the caller's next
                 // call meets the hold and is told of it.
                 Err(Refused::Held(left)) if self.attempt == 0 => {
@@ -109,6 +116,13 @@ impl<'a> Call<'a> {
                     return self.out_of_time();
                 }
             }
+        } else {
+            // The semaphore is never closed, so acquiring only waits.
+            _place = match places {
+                Some(places) => places.acquire().await.ok(),
+                None => None,
+            };
+            now = clock.now();
         }
         let left = self.deadline.saturating_duration_since(now);
         if left.is_zero() {

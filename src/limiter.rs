@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{self, Either};
-use tokio::sync::{Mutex as Line, OwnedMutexGuard};
+use tokio::sync::{Mutex as Line, OwnedMutexGuard, Semaphore, SemaphorePermit};
 
 use crate::RateLimit;
 use crate::clock::Clock;
@@ -57,6 +57,15 @@ const DEFAULT_HOLD: Duration = Duration::from_secs(1);
 /// or when their hold ends, so only a server holding a quarter of a million paths by 429
 /// reaches it; past it, new paths go unpaced (the API's 429s still hold them back).
 const MAX_PATHS: usize = 1 << 18;
+
+/// Which gates a wait is for.
+#[derive(Debug, Clone, Copy)]
+enum Through {
+    /// The path's own: its pace and a 429's hold.
+    Path,
+    /// The path's and the caller's ceiling across all paths.
+    PathAndCeiling,
+}
 
 /// What one response told the limiter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -316,39 +325,71 @@ impl Limiter {
     /// and returns the time it went. Fails at once, taking nothing, when it could not go
     /// before `deadline`.
     ///
+    /// With `places` (a bulk run's places among the calls in flight), a place is taken only
+    /// once the request could go now, and returned with it: waiting for the path's pace, a
+    /// 429's hold or the caller's ceiling holds no place. A request waiting for a place keeps
+    /// its turn at the head of its path's line, and is counted only when it has one.
+    ///
     /// Safe to drop at any await: until it returns, it holds nothing but its places in line.
-    pub(crate) async fn acquire(
+    pub(crate) async fn acquire<'p>(
         &self,
         key: u64,
         clock: &dyn Clock,
         now: Instant,
         deadline: Instant,
-    ) -> Result<Instant, Refused> {
-        let (path_line, ceiling) = {
+        places: Option<&'p Semaphore>,
+    ) -> Result<(Instant, Option<SemaphorePermit<'p>>), Refused> {
+        let path_line = {
             let mut table = self.lock();
             table.sweep(now);
-            if table.try_pass(key, now) {
-                return Ok(now);
+            // The fast way through takes a place only if one is free at once.
+            let place = match places {
+                None => Some(None),
+                Some(places) => places.try_acquire().ok().map(Some),
+            };
+            if let Some(place) = place {
+                if table.try_pass(key, now) {
+                    return Ok((now, place));
+                }
             }
-            (table.path(key).map(Gate::line), table.global.is_some())
+            table.path(key).map(Gate::line)
         };
         // The path's turn first, waiting out its pace without holding up other paths; then
         // the ceiling's turn, given back whenever the path stops being free, so that a 429 on
-        // one path never holds the ceiling's line.
+        // one path never holds the ceiling's line; then a place.
         let _path_turn = match path_line {
             Some(line) => Some(self.turn(line, key, clock, deadline).await?),
             None => None,
         };
         loop {
-            let sent = self.wait(key, false, !ceiling, clock, deadline).await?;
+            self.wait(key, Through::Path, clock, deadline).await?;
             // The ceiling's line is joined only now, so that a request still waiting for its
             // path keeps no other path off the fast way through.
-            let Some(line) = self.lock().global.as_mut().map(|(_, gate)| gate.line()) else {
-                return Ok(sent.unwrap_or(now));
+            let ceiling_line = self.lock().global.as_mut().map(|(_, gate)| gate.line());
+            let _ceiling_turn = match ceiling_line {
+                Some(line) => Some(self.turn(line, key, clock, deadline).await?),
+                None => None,
             };
-            let _global_turn = self.turn(line, key, clock, deadline).await?;
-            if let Some(sent) = self.wait(key, true, true, clock, deadline).await? {
-                return Ok(sent);
+            if !self
+                .wait(key, Through::PathAndCeiling, clock, deadline)
+                .await?
+            {
+                continue;
+            }
+            let place = match places {
+                // The semaphore is never closed, so acquiring only waits.
+                Some(places) => places.acquire().await.ok(),
+                None => None,
+            };
+            let now = clock.now();
+            let mut table = self.lock();
+            if now >= deadline {
+                return Err(table.refusal(key, now, deadline));
+            }
+            // A 429 may have come in while the place was awaited: then the place goes back.
+            if table.free_at(key, now) <= now {
+                table.record(key, now);
+                return Ok((now, place));
             }
         }
     }
@@ -373,36 +414,29 @@ impl Limiter {
         }
     }
 
-    /// Sleeps until the path lets a request go and, with `ceiling`, the caller's ceiling as
-    /// well; then counts it as sent if `record`. With `ceiling`, a path that stops being free
-    /// meanwhile (a 429 came in) sends the request back to the head of its path's line:
-    /// `Ok(None)`.
+    /// Sleeps until a request on `key` could go through the path's gate (and, by
+    /// [`Through::PathAndCeiling`], the caller's ceiling as well), counting nothing. Through
+    /// both, a path that stops being free meanwhile (a 429 came in) sends the request back to
+    /// wait for its path: `Ok(false)`.
     async fn wait(
         &self,
         key: u64,
-        ceiling: bool,
-        record: bool,
+        through: Through,
         clock: &dyn Clock,
         deadline: Instant,
-    ) -> Result<Option<Instant>, Refused> {
+    ) -> Result<bool, Refused> {
         loop {
             let now = clock.now();
             let at = {
-                let mut table = self.lock();
+                let table = self.lock();
                 let path = table.path_free_at(key, now);
-                if ceiling && path > now {
-                    return Ok(None);
-                }
-                let at = if ceiling {
-                    table.free_at(key, now)
-                } else {
-                    path
+                let at = match through {
+                    Through::Path => path,
+                    Through::PathAndCeiling if path > now => return Ok(false),
+                    Through::PathAndCeiling => table.free_at(key, now),
                 };
                 if at <= now {
-                    if record {
-                        table.record(key, now);
-                    }
-                    return Ok(Some(now));
+                    return Ok(true);
                 }
                 // Going at the deadline would leave no time to send.
                 if at >= deadline {
@@ -441,6 +475,18 @@ impl Limiter {
             // A 429's hold already keeps the path quiet.
             gate.count_others(now, quota, pace);
         }
+    }
+
+    /// [`acquire`](Self::acquire) without places: the time the request went.
+    #[cfg(test)]
+    async fn pass(
+        &self,
+        key: u64,
+        clock: &dyn Clock,
+        now: Instant,
+        deadline: Instant,
+    ) -> Result<Instant, Refused> {
+        Ok(self.acquire(key, clock, now, deadline, None).await?.0)
     }
 
     #[cfg(test)]
@@ -484,7 +530,7 @@ mod tests {
         let mut sent = Vec::new();
         for _ in 0..count {
             let now = clock.now();
-            let at = limiter.acquire(key, clock, now, now + FAR).await.unwrap();
+            let at = limiter.pass(key, clock, now, now + FAR).await.unwrap();
             sent.push(at - start);
         }
         sent
@@ -539,7 +585,7 @@ mod tests {
         assert_eq!(send(&limiter, &clock, "/b", 1).await, [Duration::ZERO]);
         let get = limiter.key("GET", "/a");
         let now = clock.now();
-        assert_eq!(limiter.acquire(get, &clock, now, now).await, Ok(now));
+        assert_eq!(limiter.pass(get, &clock, now, now).await, Ok(now));
     }
 
     #[tokio::test]
@@ -610,18 +656,18 @@ mod tests {
         let now = clock.now();
         let soon = now + Duration::from_millis(500);
         assert_eq!(
-            limiter.acquire(key, &clock, now, soon).await,
+            limiter.pass(key, &clock, now, soon).await,
             Err(Refused::Busy)
         );
         limiter.observe(key, now, refused(Duration::from_millis(100)));
         assert_eq!(
-            limiter.acquire(key, &clock, now, soon).await,
+            limiter.pass(key, &clock, now, soon).await,
             Err(Refused::Busy),
             "a hold that ends before the deadline is not why"
         );
         limiter.observe(key, now, refused(Duration::from_secs(60)));
         assert_eq!(
-            limiter.acquire(key, &clock, now, soon).await,
+            limiter.pass(key, &clock, now, soon).await,
             Err(Refused::Held(Duration::from_secs(60)))
         );
         assert!(clock.sleeps().is_empty(), "refused without waiting");
@@ -687,12 +733,12 @@ mod tests {
         let now = clock.now();
         let key = limiter.key("POST", "/a");
         for _ in 0..5 {
-            assert!(poll_once(limiter.acquire(key, &clock, now, now + FAR)).is_some());
+            assert!(poll_once(limiter.pass(key, &clock, now, now + FAR)).is_some());
         }
         // Hundreds of callers give up while the path waits out its window: at the head of the
         // line (sleeping) and behind it (queued).
         let mut waiting: Vec<_> = (0..300)
-            .map(|_| Box::pin(limiter.acquire(key, &clock, now, now + FAR)))
+            .map(|_| Box::pin(limiter.pass(key, &clock, now, now + FAR)))
             .collect();
         for future in &mut waiting {
             assert!(poll_once(future.as_mut()).is_none());
@@ -706,6 +752,45 @@ mod tests {
         assert_eq!(table.global.as_ref().unwrap().1.batch.unwrap().count, 5);
     }
 
+    #[test]
+    fn a_place_is_taken_only_when_the_request_can_go() {
+        let limiter = Limiter::new(Some(100));
+        let places = Semaphore::new(1);
+        let clock = Frozen(Instant::now());
+        let now = clock.now();
+        let key = limiter.key("POST", "/a");
+        for _ in 0..5 {
+            let (_, place) = poll_once(limiter.acquire(key, &clock, now, now + FAR, Some(&places)))
+                .unwrap()
+                .unwrap();
+            assert!(place.is_some(), "a place comes with the request");
+        }
+        // The sixth waits out the window, and the place stays free for another path.
+        let mut waiting = Box::pin(limiter.acquire(key, &clock, now, now + FAR, Some(&places)));
+        assert!(poll_once(waiting.as_mut()).is_none());
+        assert_eq!(places.available_permits(), 1);
+        let other = limiter.key("POST", "/b");
+        let (_, taken) = poll_once(limiter.acquire(other, &clock, now, now + FAR, Some(&places)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(places.available_permits(), 0);
+        // A request that could go, but finds no place, waits for one and is not counted yet.
+        let third = limiter.key("POST", "/c");
+        let mut no_place = Box::pin(limiter.acquire(third, &clock, now, now + FAR, Some(&places)));
+        assert!(poll_once(no_place.as_mut()).is_none());
+        assert!(
+            limiter
+                .lock()
+                .paths
+                .get(&third)
+                .is_none_or(|gate| gate.batch.is_none())
+        );
+        drop(taken);
+        let (_, place) = poll_once(no_place.as_mut()).unwrap().unwrap();
+        assert!(place.is_some());
+        assert_eq!(limiter.lock().paths[&third].batch.unwrap().count, 1);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_429_on_one_path_never_holds_the_ceiling_for_the_others() {
         let limiter = Arc::new(Limiter::new(Some(1)));
@@ -714,7 +799,7 @@ mod tests {
             let limiter = limiter.clone();
             tokio::spawn(async move {
                 let (key, now) = (limiter.key("POST", path), SystemClock.now());
-                let sent = limiter.acquire(key, &SystemClock, now, now + FAR).await;
+                let sent = limiter.pass(key, &SystemClock, now, now + FAR).await;
                 sent.unwrap() - start
             })
         };
