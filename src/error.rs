@@ -515,8 +515,8 @@ impl StdError for TimeoutError {
 
 /// A response body that could not be read as what the API documents: a success whose body is
 /// not `{"contactId": n}`, or a body larger than the client's cap (64 KiB), which is never read
-/// past the cap. Its [`source`](std::error::Error::source) is the JSON error, when there is
-/// one.
+/// past the cap. Its [`source`](std::error::Error::source) says why the JSON was refused, when
+/// it was, with the token redacted.
 ///
 /// ```
 /// # #[cfg(feature = "fake")]
@@ -542,9 +542,22 @@ pub struct DecodeError {
     too_large: bool,
     body_snippet: String,
     rate_limit: Option<RateLimit>,
-    source: Option<serde_json::Error>,
+    source: Option<Reason>,
     call: Call,
 }
+
+/// Why a body is not the documented JSON, as the parser said it, redacted and shown: the
+/// parser's own error quotes the value it choked on.
+#[derive(Debug)]
+struct Reason(String);
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for Reason {}
 
 impl DecodeError {
     /// A body larger than the client's cap.
@@ -568,11 +581,11 @@ impl DecodeError {
         status: u16,
         body_snippet: String,
         rate_limit: Option<RateLimit>,
-        source: serde_json::Error,
+        reason: String,
     ) -> Self {
         Self {
             too_large: false,
-            source: Some(source),
+            source: Some(Reason(reason)),
             ..Self::too_large(status, body_snippet, rate_limit)
         }
     }

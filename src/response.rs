@@ -136,11 +136,12 @@ pub(crate) async fn decode(response: reqwest::Response, token: &str) -> Result<T
                 rate_limit,
                 attempts: 1,
             }),
+            // serde's message quotes the value it choked on, which may be the token.
             Err(err) => Err(Error::Decode(DecodeError::not_contact_id(
                 status,
                 body_snippet(&body, token),
                 rate_limit,
-                err,
+                shown(&redact(&err.to_string(), token), SNIPPET).to_string(),
             ))),
         };
     }

@@ -1369,3 +1369,70 @@ async fn resume_steps_reproduce_names_with_a_trailing_line_feed_or_bytes_that_ar
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     assert!((1..=40).all(|id| tagged(&fake, id)));
 }
+
+#[tokio::test]
+async fn what_the_cli_echoes_of_one_contact_is_shown_safely() {
+    let fake = FakeServer::start().await.unwrap();
+    let out = aelyst(
+        &fake,
+        &[
+            "tags",
+            "add",
+            "--dry-run",
+            "email:ab\u{202E}moc.live@x.io",
+            "v\u{3164}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("valid: "), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains('\u{202E}') && !out.stdout.contains('\u{3164}'),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn an_error_carried_in_from_a_failed_file_is_written_shown_and_bounded() {
+    let fake = FakeServer::start().await.unwrap();
+    let scratch = Scratch::new("error-column");
+    // A failed file of an earlier run, its error cell edited by someone hostile.
+    let input = scratch.file(
+        "failed.csv",
+        "identifier,tags,line,error,raw\n,,2,\"\u{1b}[2J\u{1b}]0;pwned\u{7} \u{202E} evil\",\"id:1,\"\"x\"\n",
+    );
+    // A JSON Lines row whose parser error quotes a half-megabyte value.
+    let huge = "\u{301}".repeat(200 * 1024);
+    let jsonl = scratch.file(
+        "rows.jsonl",
+        &format!("{{\"identifier\":1,\"tags\":\"{huge}\"}}\n"),
+    );
+
+    for (input, failed) in [
+        (input, scratch.path("again.csv")),
+        (jsonl, scratch.path("again2.csv")),
+    ] {
+        let out = add_file(&fake, &input, &failed, &[]).await;
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        let written = std::fs::read_to_string(&failed).unwrap();
+        for bad in ['\u{1b}', '\u{7}', '\u{202E}'] {
+            assert!(!written.contains(bad), "{bad:?} in {written:?}");
+        }
+        let rows = failed_rows(&failed);
+        assert_eq!(rows.len(), 1, "{written}");
+        assert!(
+            rows[0].2.len() <= 1100,
+            "the error is bounded: {} bytes",
+            rows[0].2.len()
+        );
+        // The failed file reads back as input, its row still one row.
+        let again = add_file(&fake, &failed, &scratch.path("third.csv"), &[]).await;
+        assert!(
+            again.stdout.contains("1 rows in") || again.stdout.contains("1 failed"),
+            "{}",
+            again.stdout
+        );
+    }
+}

@@ -450,3 +450,27 @@ async fn a_449_has_a_reason_phrase() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_hang_up_stops_it_and_saves_as_ctrl_c_does() {
+    let saved = scratch("hang-up").join("saved.json");
+    let fake = Running::start(&["--save", saved.to_str().unwrap()]);
+    fake.client(aelyst::fake::DEFAULT_TOKEN)
+        .add_tags(&Identifier::id(4), ["kept"])
+        .await
+        .unwrap();
+    let mut fake = fake;
+    let pid = fake.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = fake.child.wait().unwrap();
+
+    assert_eq!(status.code(), Some(0));
+    let saved = std::fs::read_to_string(&saved).unwrap();
+    assert!(saved.contains("\"kept\""), "{saved}");
+}

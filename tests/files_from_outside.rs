@@ -303,3 +303,67 @@ fn a_file_name_with_bidi_characters_is_shown_escaped() {
     assert!(!ended.stderr.contains('\u{202E}'), "{}", ended.stderr);
     assert!(ended.stderr.contains("cannot open"), "{}", ended.stderr);
 }
+
+#[test]
+fn a_contacts_file_is_held_to_the_rules_and_limits_of_the_fake() {
+    let scratch = Scratch::new("seeds");
+    let write = |name: &str, text: &str| {
+        let path = scratch.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // Two million and one empty records: refused as it is read, not after gigabytes.
+    let many = write("many.json", &format!("[{}{{}}]", "{},".repeat(2_000_000)));
+    let bad_tags = write("tags.json", r#"[{"id":1,"tags":["ok",""]}]"#);
+    let long_tag = write(
+        "long.json",
+        &format!(r#"[{{"id":1,"tags":["{}"]}}]"#, "a".repeat(256)),
+    );
+    let control = write("control.json", r#"[{"id":1,"tags":["a\u0007"]}]"#);
+    for (path, says) in [
+        (&many, "more than 2000000 contacts"),
+        (&bad_tags, "is not valid"),
+        (&long_tag, "at most 255 characters"),
+        (&control, "is not valid"),
+    ] {
+        let ended = run_measured(aelyst_fake().arg("--contacts").arg(path));
+        assert_eq!(ended.code, 1, "{}", ended.stderr);
+        assert!(
+            ended.stderr.contains("the contacts file"),
+            "{}",
+            ended.stderr
+        );
+        assert!(ended.stderr.contains(says), "{says}: {}", ended.stderr);
+        assert!(ended.peak_kib < PEAK_KIB, "peak {} KiB", ended.peak_kib);
+    }
+}
+
+#[test]
+fn a_line_that_never_ends_is_where_the_resume_starts() {
+    let scratch = Scratch::new("long-line");
+    let input = scratch.path("rows.jsonl");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&input).unwrap();
+        writeln!(file, r#"{{"identifier":"id:1","tags":["a"]}}"#).unwrap();
+        file.write_all(&vec![b'x'; 70 << 20]).unwrap();
+        writeln!(file).unwrap();
+        writeln!(file, r#"{{"identifier":"id:3","tags":["a"]}}"#).unwrap();
+    }
+    let ended = run_measured(
+        aelyst()
+            .args(["tags", "add", "--dry-run", "--file"])
+            .arg(&input),
+    );
+    assert_eq!(ended.code, 1, "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains("is it a text file?"),
+        "{}",
+        ended.stderr
+    );
+    assert!(
+        ended.stderr.contains("--from-line=2"),
+        "line 2 is not lost: {}",
+        ended.stderr
+    );
+}

@@ -38,6 +38,20 @@ fn echoes() -> Vec<(u64, ResponseTemplate)> {
             5,
             ResponseTemplate::new(200).set_body_raw(format!("junk {TOKEN} junk"), "text/plain"),
         ),
+        // A parser's error quotes the value it choked on.
+        (
+            7,
+            ResponseTemplate::new(200)
+                .set_body_raw(format!("{{\"contactId\":\"{TOKEN}\"}}"), "application/json"),
+        ),
+        // An invisible character slipped into it, which showing would replace, not remove.
+        (
+            8,
+            json(
+                400,
+                format!("token {}\u{200B}{} refused", &TOKEN[..6], &TOKEN[6..]),
+            ),
+        ),
         // The token past where the body's snippet is cut: a cut must not leave a piece of it.
         (
             6,
@@ -157,7 +171,7 @@ async fn the_cli_never_shows_or_writes_an_echoed_token() {
             let out = command.output().await.unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(stdout.contains("6 failed"), "{stdout}{stderr}");
+            assert!(stdout.contains("8 failed"), "{stdout}{stderr}");
             assert_hidden("the cli's standard error", &stderr);
             assert_hidden("the cli's standard output", &stdout);
             if with_failed_file {

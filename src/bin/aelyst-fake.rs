@@ -46,7 +46,7 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     contacts: Option<PathBuf>,
 
-    /// On Ctrl-C or SIGTERM, write every contact with its tags to FILE, in the form that
+    /// On Ctrl-C, SIGTERM or SIGHUP, write every contact with its tags to FILE, in the form that
     /// --contacts reads (written beside it first, then renamed into place).
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
@@ -95,6 +95,37 @@ fn fraction_and_fault(text: &str) -> Result<(f64, Fault), String> {
     Ok((fraction, fault.parse().map_err(|e| format!("{e}"))?))
 }
 
+/// The most records a contacts file may list: a contact per record, and one more for each
+/// email or phone past its first, for as many contacts as the fake holds.
+const MAX_RECORDS: usize = 2 * aelyst::fake::MAX_CONTACTS;
+
+/// The records of a contacts file, read one by one so that a file of a million empty records
+/// (`[{},{},…]`) stops at [`MAX_RECORDS`] instead of taking gigabytes first.
+struct Records(Vec<Contact>);
+
+impl<'de> serde::de::Visitor<'de> for Records {
+    type Value = Vec<Contact>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a JSON array of at most {MAX_RECORDS} contacts")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        mut self,
+        mut seq: A,
+    ) -> Result<Self::Value, A::Error> {
+        while let Some(contact) = seq.next_element()? {
+            if self.0.len() == MAX_RECORDS {
+                return Err(serde::de::Error::custom(format!(
+                    "more than {MAX_RECORDS} contacts"
+                )));
+            }
+            self.0.push(contact);
+        }
+        Ok(self.0)
+    }
+}
+
 /// What stops the server from starting, or from saving at the end.
 #[derive(Debug, thiserror::Error)]
 enum FakeError {
@@ -102,6 +133,8 @@ enum FakeError {
     ReadContacts(#[from] ReadError),
     #[error("the contacts file {} is not valid", text::path(.0))]
     BadContacts(PathBuf, #[source] serde_json::Error),
+    #[error("the contacts file {} holds more than the fake does", text::path(.0))]
+    SeedTooLarge(PathBuf, #[source] io::Error),
     #[error("cannot save to {}: not a file in an existing folder", text::path(.0))]
     SaveFolder(PathBuf),
     #[error("cannot save the contacts")]
@@ -147,14 +180,19 @@ async fn run(args: Args) -> Result<(), FakeError> {
     }
     if let Some(path) = &args.contacts {
         let bytes = files::read_capped(path, MAX_CONTACTS_FILE, "contacts file")?;
-        let contacts: Vec<Contact> = serde_json::from_slice(&bytes)
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let contacts = serde::Deserializer::deserialize_seq(&mut json, Records(Vec::new()))
+            .and_then(|contacts| json.end().map(|()| contacts))
             .map_err(|err| FakeError::BadContacts(path.clone(), err))?;
         builder = builder.contacts(contacts);
     }
     let fake = builder
         .start()
         .await
-        .map_err(|err| FakeError::Start(args.port, err))?;
+        .map_err(|err| match (err.kind(), &args.contacts) {
+            (io::ErrorKind::InvalidInput, Some(path)) => FakeError::SeedTooLarge(path.clone(), err),
+            _ => FakeError::Start(args.port, err),
+        })?;
     for (count, fault) in args.fail_next {
         fake.fail_next(count, fault);
     }
@@ -234,7 +272,8 @@ fn save(path: &Path, contacts: &[Contact]) -> Result<(), FakeError> {
     }
 }
 
-/// Ctrl-C, or SIGTERM where there is one (a service manager's stop). The handlers are
+/// Ctrl-C, or SIGTERM or SIGHUP where there are (a service manager's stop, a closed
+/// terminal): each stops the server as cleanly, saving its contacts. The handlers are
 /// installed when this is called, so that a stop that comes as soon as the banner is out is
 /// caught, and the contacts saved.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
@@ -243,12 +282,14 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         use tokio::signal::unix::{SignalKind, signal};
         let interrupt = signal(SignalKind::interrupt());
         let terminate = signal(SignalKind::terminate());
+        let hangup = signal(SignalKind::hangup());
         async move {
-            match (interrupt, terminate) {
-                (Ok(mut interrupt), Ok(mut terminate)) => {
+            match (interrupt, terminate, hangup) {
+                (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) => {
                     tokio::select! {
                         _ = interrupt.recv() => {}
                         _ = terminate.recv() => {}
+                        _ = hangup.recv() => {}
                     }
                 }
                 _ => {

@@ -5,7 +5,8 @@ use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
-use super::rules::Who;
+use super::rules::{self, Who};
+use crate::outside::text::{self, shown};
 use crate::{Email, Phone};
 
 /// A contact to seed the fake server with: any of an id, an email and a phone number, and the
@@ -165,9 +166,10 @@ impl TryFrom<ContactRecord> for Contact {
 
     fn try_from(record: ContactRecord) -> Result<Self, Self::Error> {
         let check = |kind: &str, value: &Option<String>, rule: &str| match value {
-            Some(value) if Who::parse(&format!("{kind}:{value}")).is_none() => {
-                Err(format!("{kind} {value:?} is not valid: {rule}"))
-            }
+            Some(value) if Who::parse(&format!("{kind}:{value}")).is_none() => Err(format!(
+                "{kind} {:?} is not valid: {rule}",
+                shown(value, text::ECHO)
+            )),
             _ => Ok(()),
         };
         let email_rule = "exactly one @ with text on both sides, no whitespace, at most 254 bytes";
@@ -175,6 +177,19 @@ impl TryFrom<ContactRecord> for Contact {
         check("phone", &record.phone, "+ and 7 to 15 digits")?;
         if record.id == Some(0) {
             return Err("id 0 is not a contact id: ids are positive".into());
+        }
+        // Seeds hold to the rules a request's tags are held to, and to the fake's limit.
+        if let Some(bad) = record.tags.iter().find(|tag| !rules::tag(tag)) {
+            return Err(format!(
+                "tag {:?} is not valid: not empty or only whitespace, no control characters, at most {} characters",
+                shown(bad, text::ECHO),
+                rules::MAX_TAG_CHARS
+            ));
+        }
+        if record.tags.len() > MAX_TAGS_PER_CONTACT {
+            return Err(format!(
+                "more than {MAX_TAGS_PER_CONTACT} tags on one contact"
+            ));
         }
         Ok(Contact {
             id: record.id,
@@ -195,6 +210,9 @@ pub const MAX_TAGS_PER_CONTACT: usize = 1_000;
 /// fake's memory within about a gigabyte whatever its clients send.
 pub const MAX_TAG_BYTES: usize = 256 << 20;
 
+/// The most emails and phone numbers one contact is known by, in all.
+pub const MAX_ALIASES: usize = 100;
+
 /// A limit of the fake's that a request or a seed would pass: nothing of it was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Full {
@@ -204,6 +222,8 @@ pub(crate) enum Full {
     TagsOfContact,
     /// [`MAX_TAG_BYTES`].
     TagText,
+    /// [`MAX_ALIASES`].
+    Aliases,
 }
 
 impl std::fmt::Display for Full {
@@ -213,6 +233,10 @@ impl std::fmt::Display for Full {
             Full::TagsOfContact => write!(
                 f,
                 "The contact holds the fake's limit of {MAX_TAGS_PER_CONTACT} tags"
+            ),
+            Full::Aliases => write!(
+                f,
+                "The contact is known by the fake's limit of {MAX_ALIASES} emails and phones"
             ),
             Full::TagText => write!(
                 f,
@@ -248,6 +272,14 @@ struct Record {
     tags: Vec<String>,
 }
 
+impl Record {
+    /// About how much text the record is, as a page counts it.
+    fn bytes(&self) -> usize {
+        let text = self.emails.iter().chain(&self.phones).chain(&self.tags);
+        text.map(|text| text.len() + 8).sum::<usize>() + 32
+    }
+}
+
 impl Default for Contacts {
     fn default() -> Self {
         Self {
@@ -272,6 +304,14 @@ impl Contacts {
             return Err(Full::Contacts);
         }
         self.room_for(id, &contact.tags)?;
+        let aliases = self
+            .records
+            .get(&id)
+            .map_or(0, |r| r.emails.len() + r.phones.len());
+        let adding = usize::from(contact.email.is_some()) + usize::from(contact.phone.is_some());
+        if aliases + adding > MAX_ALIASES {
+            return Err(Full::Aliases);
+        }
         // New ids follow the largest given so far, as an auto-increment would.
         if let Some(after) = id.checked_add(1) {
             self.next_id = self.next_id.max(after);
@@ -404,14 +444,24 @@ impl Contacts {
         }
     }
 
-    /// The records of at most `max` contacts with ids after `after` (from the first without
-    /// it), and the last id among them when more may follow: a page of what
-    /// [`export`](Self::export) gives, so that a large store is read a piece at a time.
-    pub(crate) fn page(&self, after: Option<u64>, max: usize) -> (Vec<ContactRecord>, Option<u64>) {
+    /// The records of the contacts with ids after `after` (from the first without it), up to
+    /// about `max_bytes` of text (at least one contact), and the last id among them when more
+    /// may follow: a page of what [`export`](Self::export) gives, so that a large store is read
+    /// a piece at a time.
+    pub(crate) fn page(
+        &self,
+        after: Option<u64>,
+        max_bytes: usize,
+    ) -> (Vec<ContactRecord>, Option<u64>) {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut out = Vec::new();
         let mut last = None;
-        for (&id, record) in self.records.range((start, Bound::Unbounded)).take(max) {
+        let mut bytes = 0;
+        for (&id, record) in self.records.range((start, Bound::Unbounded)) {
+            if bytes >= max_bytes {
+                break;
+            }
+            bytes += record.bytes();
             last = Some(id);
             out.push(ContactRecord {
                 id: Some(id),
@@ -608,7 +658,7 @@ mod tests {
         }
         let (mut seen, mut after) = (Vec::new(), None);
         loop {
-            let (page, next) = contacts.page(after, 10);
+            let (page, next) = contacts.page(after, 300);
             seen.extend(page.into_iter().map(|record| record.id.unwrap()));
             match next {
                 Some(next) => after = Some(next),

@@ -76,7 +76,7 @@ mod routes;
 mod rules;
 mod server;
 
-pub use contacts::{Contact, MAX_CONTACTS, MAX_TAG_BYTES, MAX_TAGS_PER_CONTACT};
+pub use contacts::{Contact, MAX_ALIASES, MAX_CONTACTS, MAX_TAG_BYTES, MAX_TAGS_PER_CONTACT};
 pub use faults::{Fault, ParseFaultError};
 pub use requests::ReceivedRequest;
 pub use server::{

@@ -79,12 +79,15 @@ pub(crate) fn tags(body: &[u8]) -> Option<Vec<String>> {
         .iter()
         .enumerate()
         .all(|(i, tag)| !tags[..i].contains(tag));
-    let sound = tags.iter().all(|tag| {
-        !tag.trim().is_empty()
-            && tag.chars().count() <= MAX_TAG_CHARS
-            && !tag.chars().any(char::is_control)
-    });
-    (unique && sound).then_some(tags)
+    (unique && tags.iter().all(|t| tag(t))).then_some(tags)
+}
+
+/// A tag as described above: not empty or only whitespace, no control characters, at most
+/// [`MAX_TAG_CHARS`] characters.
+pub(crate) fn tag(tag: &str) -> bool {
+    !tag.trim().is_empty()
+        && tag.chars().count() <= MAX_TAG_CHARS
+        && !tag.chars().any(char::is_control)
 }
 
 /// `Authorization: Bearer <token>`, the scheme in any case (RFC 9110).

@@ -89,8 +89,9 @@ pub enum ReplaceError {
 }
 
 /// A file being replaced: written to `FILE.partial`, made by this process alone (never
-/// through a link, never over an existing file), then synced and renamed to `FILE` by
-/// [`commit`](Replacement::commit), so that `FILE` is replaced whole or not at all.
+/// through a link, never over an existing file, readable by its owner alone), then synced and
+/// renamed to `FILE` by [`commit`](Replacement::commit), with the mode of the file it
+/// replaces, so that `FILE` is replaced whole or not at all.
 #[derive(Debug)]
 pub struct Replacement {
     path: PathBuf,
@@ -136,17 +137,19 @@ impl Replacement {
     pub fn create(path: &Path) -> Result<Self, ReplaceError> {
         Self::check(path)?;
         let partial = Self::partial_path(path);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&partial)
-            .map_err(|err| match err.kind() {
-                io::ErrorKind::AlreadyExists => ReplaceError::PartialExists {
-                    partial: partial.clone(),
-                    path: path.to_owned(),
-                },
-                _ => ReplaceError::Create(partial.clone(), err),
-            })?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        // It holds contacts: readable by its owner alone until it takes the place of a file
+        // whose mode it then keeps.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&partial).map_err(|err| match err.kind() {
+            io::ErrorKind::AlreadyExists => ReplaceError::PartialExists {
+                partial: partial.clone(),
+                path: path.to_owned(),
+            },
+            _ => ReplaceError::Create(partial.clone(), err),
+        })?;
         Ok(Self {
             path: path.to_owned(),
             partial,
@@ -174,10 +177,21 @@ impl Replacement {
     /// renamed; `FILE.partial` is then left as it is.
     pub fn commit(self) -> io::Result<PathBuf> {
         self.file.sync_all()?;
-        if std::fs::symlink_metadata(&self.path).is_ok_and(|existing| !existing.is_file()) {
-            return Err(io::Error::other(ReplaceError::NotAFile(self.path)));
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(existing) if !existing.is_file() => {
+                return Err(io::Error::other(ReplaceError::NotAFile(self.path)));
+            }
+            // The file it replaces keeps its mode: a file readable by its owner alone stays so.
+            Ok(existing) => self.file.set_permissions(existing.permissions())?,
+            Err(_) => {}
         }
         std::fs::rename(&self.partial, &self.path)?;
+        // The rename itself is made durable with the folder that holds it, where that can be
+        // asked for.
+        let folder = self.path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Ok(folder) = File::open(folder.unwrap_or(Path::new("."))) {
+            let _ = folder.sync_all();
+        }
         Ok(self.path)
     }
 
@@ -236,8 +250,17 @@ mod tests {
         let mut replacement = Replacement::create(&path).unwrap();
         replacement.file().write_all(b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(replacement.partial()),
+            0o600,
+            "the partial file is its owner's"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         replacement.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(mode(&path), 0o640, "the mode of the file it replaced");
         assert!(!Replacement::partial_path(&path).exists());
     }
 }

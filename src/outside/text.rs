@@ -65,41 +65,86 @@ impl fmt::Debug for Shown<'_> {
 }
 
 /// Whether `c` would act on a terminal, a log or a file rather than show: control characters
-/// (a line break would split a log line or a CSV row), line and paragraph separators, and the
-/// invisible format characters that reorder or hide text (bidirectional overrides and
-/// isolates, zero-width spaces and joiners, the byte order mark).
+/// (a line break would split a log line or a CSV row), line and paragraph separators, every
+/// format character (Unicode's `Cf`: bidirectional overrides and isolates, zero-width spaces
+/// and joiners, the byte order mark, prepended marks, tags), and the characters that show as
+/// nothing (fillers, variation selectors, the blank braille pattern).
 pub fn is_invisible(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
             '\u{00AD}'
                 | '\u{034F}'
+                | '\u{0600}'..='\u{0605}'
                 | '\u{061C}'
-                | '\u{115F}'
-                | '\u{1160}'
-                | '\u{17B4}'
-                | '\u{17B5}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
                 | '\u{180B}'..='\u{180F}'
                 | '\u{200B}'..='\u{200F}'
                 | '\u{2028}'..='\u{202E}'
                 | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
                 | '\u{3164}'
                 | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
                 | '\u{FFA0}'
                 | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
                 | '\u{E0000}'..='\u{E0FFF}'
         )
 }
 
 /// `text` with every occurrence of `secret` replaced by [`REDACTED`]. A server (or a gateway
 /// before it) may echo the `Authorization` header in its message or error page; the client
-/// knows its token, so no text it keeps may hold it. An empty secret redacts nothing.
+/// knows its token, so no text it keeps may hold it. An occurrence with invisible characters
+/// slipped into it (which [`Shown`] would show as `�`, leaving the rest readable) is found
+/// too. An empty secret redacts nothing.
 pub fn redact<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
-    if secret.is_empty() || !text.contains(secret) {
+    if secret.is_empty() {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(text.replace(secret, REDACTED))
+    // The visible characters, each with where it starts in `text`.
+    let visible: Vec<(usize, char)> = text
+        .char_indices()
+        .filter(|&(_, c)| !is_invisible(c))
+        .collect();
+    let wanted: Vec<char> = secret.chars().collect();
+    let mut cuts = Vec::new();
+    let mut i = 0;
+    while i + wanted.len() <= visible.len() {
+        if visible[i..i + wanted.len()]
+            .iter()
+            .map(|&(_, c)| c)
+            .eq(wanted.iter().copied())
+        {
+            let (start, _) = visible[i];
+            let (last, c) = visible[i + wanted.len() - 1];
+            cuts.push((start, last + c.len_utf8()));
+            i += wanted.len();
+        } else {
+            i += 1;
+        }
+    }
+    if cuts.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for (start, end) in cuts {
+        out.push_str(&text[from..start]);
+        out.push_str(REDACTED);
+        from = end;
+    }
+    out.push_str(&text[from..]);
+    Cow::Owned(out)
 }
 
 /// A path as an error message shows it: its bytes read as UTF-8 (U+FFFD for what is not) and
@@ -148,5 +193,11 @@ mod tests {
         );
         assert!(matches!(redact("nothing here", "s3cr3t"), Cow::Borrowed(_)));
         assert_eq!(redact("any", ""), "any");
+        assert_eq!(
+            redact("x s3\u{200B}cr\u{202E}3t y", "s3cr3t"),
+            "x [redacted] y",
+            "invisible characters slipped in do not hide it"
+        );
+        assert_eq!(redact("s3cr3", "s3cr3t"), "s3cr3");
     }
 }

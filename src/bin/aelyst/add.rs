@@ -6,6 +6,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use aelyst::outside::files;
+use aelyst::outside::text::{self, shown};
 use aelyst::{Client, Error, Identifier, MAX_TAGS, RetryPolicy, Tags};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -47,7 +48,16 @@ pub async fn add_one(cli: &Cli, args: &AddArgs) -> Result<(), CliError> {
         return Err(CliError::TooManyTags);
     }
     if args.dry_run {
-        say(&format!("valid: {identifier} {:?}", tags.as_slice()));
+        let tags: Vec<String> = tags
+            .as_slice()
+            .iter()
+            .map(|tag| format!("{:?}", shown(tag, text::MESSAGE)))
+            .collect();
+        say(&format!(
+            "valid: {} [{}]",
+            shown(&identifier.to_string(), text::MESSAGE),
+            tags.join(", ")
+        ));
         return Ok(());
     }
     let done = client(cli, args)?

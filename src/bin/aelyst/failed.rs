@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use aelyst::outside::files::{ReplaceError, Replacement};
-use aelyst::outside::text;
+use aelyst::outside::text::{self, shown};
 use serde::Serialize;
 
 use crate::input::Format;
@@ -151,9 +151,8 @@ impl FailedFile {
 
 fn write_csv(out: &mut Vec<u8>, row: &FailedRow<'_>) -> io::Result<()> {
     let mut writer = csv::WriterBuilder::new().from_writer(out);
-    // A line break in a cell would make two lines of one row: messages have theirs replaced,
-    // tags go as JSON, and an identifier holding one is kept as raw text instead.
-    let one_line = |text: &str| text.replace(['\r', '\n'], " ");
+    // A line break in a cell would make two lines of one row: messages are shown (which
+    // replaces them), tags go as JSON, and an identifier holding one is kept as raw text.
     match row {
         FailedRow::Contact {
             line,
@@ -164,7 +163,7 @@ fn write_csv(out: &mut Vec<u8>, row: &FailedRow<'_>) -> io::Result<()> {
             *identifier,
             &tag_list::write(tags),
             &line.to_string(),
-            &one_line(error),
+            &error_cell(error),
             "",
         ])?,
         FailedRow::Contact {
@@ -174,14 +173,21 @@ fn write_csv(out: &mut Vec<u8>, row: &FailedRow<'_>) -> io::Result<()> {
             error,
         } => {
             let raw = serde_json::json!({ "identifier": identifier, "tags": tags }).to_string();
-            writer.write_record(["", "", &line.to_string(), &one_line(error), &raw])?
+            writer.write_record(["", "", &line.to_string(), &error_cell(error), &raw])?
         }
         // A line holds no line feed; a carriage return in it stays inside the quoted cell.
         FailedRow::Unreadable { line, raw, error } => {
-            writer.write_record(["", "", &line.to_string(), &one_line(error), raw])?
+            writer.write_record(["", "", &line.to_string(), &error_cell(error), raw])?
         }
     }
     writer.flush()
+}
+
+/// An error as the failed file keeps it: by the crate's one rule for untrusted text, since it
+/// may repeat what a file or a server said (a failed file given as input carries the error of
+/// its own run along).
+fn error_cell(error: &str) -> String {
+    shown(error, text::MESSAGE).to_string()
 }
 
 fn write_json(out: &mut Vec<u8>, row: &FailedRow<'_>) -> io::Result<()> {
@@ -192,7 +198,7 @@ fn write_json(out: &mut Vec<u8>, row: &FailedRow<'_>) -> io::Result<()> {
         #[serde(skip_serializing_if = "Option::is_none")]
         tags: Option<&'a [String]>,
         line: u64,
-        error: &'a str,
+        error: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         raw: Option<&'a str>,
     }
@@ -206,14 +212,14 @@ fn write_json(out: &mut Vec<u8>, row: &FailedRow<'_>) -> io::Result<()> {
             identifier: Some(identifier),
             tags: Some(tags),
             line: *line,
-            error,
+            error: error_cell(error),
             raw: None,
         },
         FailedRow::Unreadable { line, raw, error } => Json {
             identifier: None,
             tags: None,
             line: *line,
-            error,
+            error: error_cell(error),
             raw: Some(raw),
         },
     };

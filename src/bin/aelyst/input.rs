@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 // A row listing more tags than the client reads of one list could never be sent: it is
 // kept as its line rather than as thousands of small strings.
 use aelyst::MAX_TAGS_READ;
+use aelyst::outside::text::{self, shown};
 
 use crate::csv_row::Header;
 use crate::json_row;
@@ -79,7 +80,15 @@ impl Content {
     /// keeps its first KiB (of `line`, the text a contact was read from).
     fn bounded(self, line: &str) -> Content {
         let too_long = format!("the row is longer than {} KiB", MAX_ROW / 1024);
-        match self {
+        // A parser's reason may quote the whole value it choked on.
+        let this = match self {
+            Content::Unreadable { raw, reason } => Content::Unreadable {
+                raw,
+                reason: shown(&reason, text::MESSAGE).to_string(),
+            },
+            contact => contact,
+        };
+        match this {
             Content::Contact { tags, .. } if tags.len() > MAX_TAGS_READ => Content::Unreadable {
                 raw: kept(line),
                 reason: format!("more than {MAX_TAGS_READ} tags on one row"),
@@ -280,15 +289,16 @@ impl Lines {
         if read == 0 {
             return Ok(None);
         }
-        self.number += 1;
         let mut too_long = false;
         if self.buffer.last() == Some(&b'\n') {
             self.buffer.pop();
         } else if self.buffer.len() > MAX_LINE {
             too_long = true;
             self.buffer.truncate(KEPT_OF_LONG_ROW);
+            // A line that cannot be passed over is the line the input stops at, not read.
             self.skip_line()?;
         }
+        self.number += 1;
         if self.buffer.last() == Some(&b'\r') {
             self.buffer.pop();
         }

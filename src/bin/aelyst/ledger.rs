@@ -287,7 +287,7 @@ impl Ledger {
                 Err(err) => {
                     // Nothing more goes to a file that failed once: a row appended after a
                     // gap would read as if the file were whole.
-                    let partial = file.partial().display().to_string();
+                    let partial = text::path(file.partial());
                     self.failed_broken = self.failed.take();
                     output::warn(&format!(
                         "aelyst: cannot write {partial}: {err}; stopping, and listing failed rows here"
