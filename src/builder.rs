@@ -7,9 +7,10 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 use url::{Host, Url};
 
-use crate::client::{Client, DEFAULT_BASE_URL, Inner, RateLimitHook, USER_AGENT};
+use crate::client::{BASE_URL_ENV, Client, DEFAULT_BASE_URL, TOKEN_ENV};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::inner::{Inner, RateLimitHook, USER_AGENT};
 use crate::limiter::Limiter;
 use crate::retry::RetryQuota;
 use crate::{Error, REDACTED, RateLimit, RetryPolicy};
@@ -432,6 +433,71 @@ fn is_loopback(url: &Url) -> bool {
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
         Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         None => false,
+    }
+}
+
+// The ways to make a client live beside its builder, so that the client needs nothing of it.
+impl Client {
+    /// A client for the real API with the given token and every other option at its default.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when the token is empty or cannot go in an HTTP header, or the
+    /// HTTP client cannot be built; see [`ClientBuilder::build`].
+    ///
+    /// ```
+    /// let client = aelyst::Client::new("token")?;
+    /// assert_eq!(client.base_url(), "https://api.aelyst.ai/v1");
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn new(token: impl Into<String>) -> Result<Self, Error> {
+        Self::builder().token(token).build()
+    }
+
+    /// A builder for a client with options.
+    ///
+    /// ```
+    /// let client = aelyst::Client::builder().token("token").build()?;
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A client configured from the environment: the token from `AELYST_API_TOKEN`, and the
+    /// base URL from `AELYST_BASE_URL` when it is set.
+    ///
+    /// The token is used exactly as set, so a trailing newline is an error rather than being
+    /// trimmed in silence.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when `AELYST_API_TOKEN` is not set or not Unicode, or when the
+    /// values fail the checks of [`ClientBuilder::build`].
+    ///
+    /// ```
+    /// # unsafe { std::env::set_var("AELYST_API_TOKEN", "token") };
+    /// let client = aelyst::Client::from_env()?;
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Self, Error> {
+        let token = std::env::var(TOKEN_ENV).map_err(|_| {
+            ConfigError::new(
+                ConfigErrorKind::MissingToken,
+                format!("{TOKEN_ENV} is not set to a token"),
+            )
+        })?;
+        let mut builder = Self::builder().token(token);
+        if let Some(base_url) = std::env::var_os(BASE_URL_ENV) {
+            let base_url = base_url.into_string().map_err(|_| {
+                ConfigError::new(
+                    ConfigErrorKind::InvalidBaseUrl,
+                    format!("{BASE_URL_ENV} is not unicode"),
+                )
+            })?;
+            builder = builder.base_url(base_url);
+        }
+        builder.build()
     }
 }
 

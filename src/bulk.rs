@@ -12,8 +12,58 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use tokio::sync::Semaphore;
 
-use crate::call::Step;
+use crate::call::{Call, Step};
+use crate::tags;
 use crate::{Client, Error, Identifier, InvalidInput, MAX_TAGS, Tags, TagsAdded};
+
+/// The ways into a bulk run, on the client.
+impl Client {
+    /// Tags many contacts: one [`BulkOutcome`](crate::BulkOutcome) per item of `items`, each
+    /// a contact and its tags, with the outcome's key the item's position from 0. Runs with
+    /// the defaults of [`BulkTagger`](crate::BulkTagger); see [`Client::bulk_tagger`] for
+    /// options and for keys of your own.
+    ///
+    /// A contact with more than ten tags is tagged in several calls; a 449 sends it back in
+    /// the queue rather than failing it at once; every call goes through the client's retry
+    /// policy and rate limiter.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// use aelyst::Identifier;
+    ///
+    /// # let fake = aelyst::fake::FakeServer::start().await?;
+    /// # let client = fake.client()?;
+    /// let contacts = (1..=100).map(|id| (Identifier::id(id), ["imported"]));
+    /// let outcomes: Vec<_> = client.add_tags_bulk(futures_util::stream::iter(contacts)).collect().await;
+    /// assert_eq!(outcomes.len(), 100);
+    /// assert!(outcomes.iter().all(|outcome| outcome.is_ok()));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn add_tags_bulk<S, T>(&self, items: S) -> crate::BulkStream<u64>
+    where
+        S: futures_util::Stream<Item = (Identifier, T)> + Send + 'static,
+        T: IntoIterator + Send + 'static,
+        T::Item: Into<String>,
+    {
+        self.bulk_tagger().run(items)
+    }
+
+    /// Options for a bulk run: concurrency, requeues of 449 answers, and keys of your own.
+    ///
+    /// ```
+    /// let client = aelyst::Client::new("token")?;
+    /// let tagger = client.bulk_tagger().concurrency(32);
+    /// # Ok::<(), aelyst::Error>(())
+    /// ```
+    pub fn bulk_tagger(&self) -> crate::BulkTagger {
+        crate::BulkTagger::new(self.clone())
+    }
+}
 
 /// Options of a bulk run, started with [`Client::bulk_tagger`].
 ///
@@ -271,7 +321,9 @@ impl BulkTagger {
         let mut requeues = 0;
         loop {
             counts.calls += 1;
-            let mut call = self.client.call_checked(identifier, chunk);
+            let inner = self.client.inner();
+            let request = inner.request(identifier, tags::serialize(chunk));
+            let mut call = Call::new(inner, identifier, request);
             let result = loop {
                 match call.step(Some(permits)).await {
                     Step::Wait(delay) => clock.sleep(delay).await,
@@ -321,9 +373,7 @@ struct Turn<'a> {
 
 impl Lanes {
     fn lanes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.0)
     }
 
     /// Waits for the turn of `identifier`'s next item. Dropped while it waits, it leaves the

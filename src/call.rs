@@ -5,13 +5,17 @@
 
 use std::time::{Duration, Instant};
 
+use reqwest::header::{self, HeaderValue};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::client::Prepared;
+use crate::inner::{Inner, Prepared, USER_AGENT};
+use crate::limiter::Answer;
 use crate::limiter::Refused;
 use crate::retry::{Decision, Spent};
-use crate::{Client, Error, Identifier, TagsAdded};
+use crate::{Error, Identifier, TagsAdded, response};
+
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// What came of a step.
 #[derive(Debug)]
@@ -25,7 +29,7 @@ pub(crate) enum Step {
 /// A call under way.
 #[derive(Debug)]
 pub(crate) struct Call<'a> {
-    client: &'a Client,
+    inner: &'a Inner,
     request: Prepared,
     key: Option<u64>,
     budget: Duration,
@@ -38,8 +42,7 @@ pub(crate) struct Call<'a> {
 
 impl<'a> Call<'a> {
     /// A call of `request` to `identifier`, whose budget starts now.
-    pub(crate) fn new(client: &'a Client, identifier: &Identifier, request: Prepared) -> Self {
-        let inner = client.inner();
+    pub(crate) fn new(inner: &'a Inner, identifier: &Identifier, request: Prepared) -> Self {
         let budget = inner.retry.total_budget();
         let started = inner.clock.now();
         Self {
@@ -47,7 +50,7 @@ impl<'a> Call<'a> {
                 .limiter
                 .as_ref()
                 .map(|limiter| limiter.key("POST", request.url.path())),
-            client,
+            inner,
             request,
             budget,
             // A budget too large to add is as good as none.
@@ -69,7 +72,7 @@ impl<'a> Call<'a> {
     pub(crate) async fn run(mut self) -> Result<TagsAdded, Error> {
         loop {
             match self.step(None).await {
-                Step::Wait(delay) => self.client.inner().clock.sleep(delay).await,
+                Step::Wait(delay) => self.inner.clock.sleep(delay).await,
                 Step::Done(result) => return result,
             }
         }
@@ -92,7 +95,7 @@ impl<'a> Call<'a> {
     }
 
     async fn attempt_once(&mut self, places: Option<&Semaphore>) -> Step {
-        let inner = self.client.inner();
+        let inner = self.inner;
         let clock = &*inner.clock;
         let mut now = clock.now();
         let _place;
@@ -131,12 +134,9 @@ impl<'a> Call<'a> {
         self.attempt += 1;
         self.spent.sending();
         let attempt = self.attempt;
-        let result = self
-            .client
-            .attempt(&self.request, inner.timeout.min(left))
-            .await;
+        let result = self.exchange(inner.timeout.min(left)).await;
         now = clock.now();
-        self.client.learn(self.key, now, &result);
+        self.learn(self.key, now, &result);
         let err = match result {
             Ok(done) => {
                 tracing::Span::current().record("attempts", attempt);
@@ -145,7 +145,7 @@ impl<'a> Call<'a> {
             }
             Err(err) => err,
         };
-        let random = inner.jitter.lock().unwrap_or_else(|p| p.into_inner()).f64();
+        let random = crate::lock::lock(&inner.jitter).f64();
         let Decision::Retry { kind, delay } = inner.retry.decide(&err, attempt, random) else {
             tracing::debug!(attempt, status = err.status(), error = %err, "attempt failed; not retrying");
             return self.give_up(err);
@@ -189,5 +189,56 @@ impl<'a> Call<'a> {
     fn give_up(&self, err: Error) -> Step {
         tracing::Span::current().record("attempts", self.attempt);
         Step::Done(Err(err.with_attempts(self.attempt)))
+    }
+
+    /// Tells the rate limiter and the caller's hook what a response, answered at `answered`,
+    /// said of the quota.
+    fn learn(&self, key: Option<u64>, answered: Instant, result: &Result<TagsAdded, Error>) {
+        let inner = self.inner;
+        let (rate_limit, refused, retry_after) = match result {
+            Ok(done) => (done.rate_limit(), false, None),
+            Err(err) => (
+                err.rate_limit(),
+                matches!(err, Error::RateLimited(_)),
+                err.retry_after(),
+            ),
+        };
+        if let (Some(hook), Some(rate_limit)) = (&inner.on_rate_limit, rate_limit) {
+            hook(rate_limit);
+        }
+        if rate_limit.is_none() && !refused {
+            return;
+        }
+        if let (Some(limiter), Some(key)) = (&inner.limiter, key) {
+            let answer = Answer {
+                rate_limit,
+                refused,
+                retry_after,
+            };
+            limiter.observe(key, answered, answer);
+        }
+    }
+
+    /// One HTTP exchange.
+    async fn exchange(&self, timeout: Duration) -> Result<TagsAdded, Error> {
+        let (inner, request) = (self.inner, &self.request);
+        let mut builder = inner
+            .http
+            .post(request.url.clone())
+            .header(header::AUTHORIZATION, inner.authorization.clone())
+            .header(header::CONTENT_TYPE, APPLICATION_JSON)
+            .header(header::ACCEPT, APPLICATION_JSON)
+            // Set on each request, not only as the pool's default, so that a caller's own
+            // `reqwest::Client` sends it too.
+            .header(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        if inner.http_timeout != Some(timeout) {
+            builder = builder.timeout(timeout);
+        }
+        let response = builder
+            .body(request.body.clone())
+            .send()
+            .await
+            .map_err(Error::from_reqwest)?;
+        response::decode(response, inner.token()).await
     }
 }

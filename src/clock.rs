@@ -141,11 +141,7 @@ impl ManualClock {
     }
 
     fn lock(&self) -> MutexGuard<'_, ManualState> {
-        // A panic elsewhere cannot leave the state half-written, so a poisoned lock is still
-        // good to use.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.state)
     }
 }
 

@@ -3,31 +3,7 @@
 //! Most code never looks past [`Error`]'s questions ([`status`](Error::status),
 //! [`retry_after`](Error::retry_after), [`rate_limit`](Error::rate_limit),
 //! [`is_retryable`](Error::is_retryable), [`attempts`](Error::attempts)). The types here are
-//! for code that wants the details of one outcome:
-//!
-//! ```
-//! # #[cfg(feature = "fake")]
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use aelyst::fake::{FakeServer, Fault};
-//! use aelyst::{Error, Identifier, RetryPolicy};
-//!
-//! let fake = FakeServer::start().await?;
-//! let client = fake.client_builder().retry_policy(RetryPolicy::disabled()).build()?;
-//! fake.fail_next(1, Fault::ServerError);
-//!
-//! let err = client.add_tags(&Identifier::id(1), ["vip"]).await.unwrap_err();
-//! let Error::Server(api) = &err else { panic!("{err:?}") };
-//! assert_eq!((api.status(), api.code()), (500, Some(500)));
-//! assert_eq!(api.message(), Some("Unexpected error occurred"));
-//! assert_eq!(err.to_string(), "server error, status 500: Unexpected error occurred");
-//!
-//! let err = "phone:12345".parse::<Identifier>().unwrap_err();
-//! assert_eq!(err.kind(), aelyst::error::InvalidInputKind::InvalidPhone);
-//! # Ok(())
-//! # }
-//! # #[cfg(feature = "fake")]
-//! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-//! ```
+//! for code that wants the details of one outcome, each with an example.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -103,14 +79,21 @@ pub enum Error {
     InvalidConfig(ConfigError),
 }
 
-/// What an error knows of the call it ended, whatever its outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Call {
-    attempts: u32,
+/// The variants built from an error response, each holding its [`ApiError`]: the one list of
+/// them, for the accessors that read or change the `ApiError` of any.
+macro_rules! with_api {
+    ($error:expr, $api:ident => $then:expr, _ => $otherwise:expr) => {
+        match $error {
+            Error::BadRequest($api)
+            | Error::Unauthorized($api)
+            | Error::RateLimited($api)
+            | Error::Queued($api)
+            | Error::Server($api)
+            | Error::UnexpectedStatus($api) => $then,
+            _ => $otherwise,
+        }
+    };
 }
-
-/// One attempt: what an error is made with, before the call says how many it made.
-const ONE_ATTEMPT: Call = Call { attempts: 1 };
 
 impl Error {
     /// The HTTP status of the response this error came from, if there was one (429 too for a
@@ -136,22 +119,15 @@ impl Error {
         }
     }
 
-    /// Whether the same call may succeed if tried again later: true for 429, 449, 5xx,
-    /// transport failures and timeouts. Adding a tag a contact already has changes nothing,
-    /// so repeating an Add tags call is safe.
-    ///
-    /// ```
-    /// let err: aelyst::Error = "nope:1".parse::<aelyst::Identifier>().unwrap_err().into();
-    /// assert!(!err.is_retryable());
-    /// ```
-    pub fn is_retryable(&self) -> bool {
-        crate::retry::classify(self).is_some()
-    }
-
     /// How many attempts the call made: 0 when nothing was sent (invalid input or
     /// configuration, a held path, a budget spent waiting for the rate limiter).
     pub fn attempts(&self) -> u32 {
-        self.call().map_or(0, |call| call.attempts)
+        match self {
+            Error::Transport(transport) => transport.attempts,
+            Error::Timeout(timeout) => timeout.attempts,
+            Error::Decode(decode) => decode.attempts,
+            error => with_api!(error, api => api.attempts, _ => 0),
+        }
     }
 
     /// Whether this error is a timeout.
@@ -170,59 +146,33 @@ impl Error {
 
     /// The details of the API's answer, for every variant built from a response status.
     pub fn api_error(&self) -> Option<&ApiError> {
-        match self {
-            Error::BadRequest(api)
-            | Error::Unauthorized(api)
-            | Error::RateLimited(api)
-            | Error::Queued(api)
-            | Error::Server(api)
-            | Error::UnexpectedStatus(api) => Some(api),
-            _ => None,
-        }
-    }
-
-    fn call(&self) -> Option<&Call> {
-        match self {
-            Error::Transport(transport) => Some(&transport.call),
-            Error::Timeout(timeout) => Some(&timeout.call),
-            Error::Decode(decode) => Some(&decode.call),
-            _ => self.api_error().map(|api| &api.call),
-        }
+        with_api!(self, api => Some(api), _ => None)
     }
 
     /// Records how many attempts the call made.
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
-        let call = match &mut self {
-            Error::BadRequest(api)
-            | Error::Unauthorized(api)
-            | Error::RateLimited(api)
-            | Error::Queued(api)
-            | Error::Server(api)
-            | Error::UnexpectedStatus(api) => &mut api.call,
-            Error::Transport(transport) => &mut transport.call,
-            Error::Timeout(timeout) => &mut timeout.call,
-            Error::Decode(decode) => &mut decode.call,
-            Error::InvalidInput(_) | Error::InvalidConfig(_) => return self,
-        };
-        call.attempts = attempts;
+        match &mut self {
+            Error::Transport(transport) => transport.attempts = attempts,
+            Error::Timeout(timeout) => timeout.attempts = attempts,
+            Error::Decode(decode) => decode.attempts = attempts,
+            error => with_api!(error, api => api.attempts = attempts, _ => {}),
+        }
         self
     }
 
-    /// A call not sent because a 429 holds its path for `left` still, past its budget.
+    /// A call not sent because a 429 holds its path for `left` still, past its budget: a 429
+    /// of no attempt.
     pub(crate) fn held(left: Duration) -> Self {
         // Whole milliseconds read better than the nanoseconds of a clock difference.
         let left = Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
-        let mut api = ApiError::new(429);
-        api.retry_after = Some(left);
-        api.held = true;
-        Error::RateLimited(api)
+        Error::RateLimited(ApiError::new(429, Some(left), None)).with_attempts(0)
     }
 
     /// A call whose time budget ran out before it could make its next attempt.
     pub(crate) fn budget_spent(budget: Duration) -> Self {
         Error::Timeout(TimeoutError {
             cause: TimeoutCause::Budget(budget),
-            call: ONE_ATTEMPT,
+            attempts: 1,
         })
     }
 
@@ -246,12 +196,12 @@ impl Error {
         if err.is_timeout() {
             Error::Timeout(TimeoutError {
                 cause: TimeoutCause::Attempt(err),
-                call: ONE_ATTEMPT,
+                attempts: 1,
             })
         } else {
             Error::Transport(TransportError {
                 source: err,
-                call: ONE_ATTEMPT,
+                attempts: 1,
             })
         }
     }
@@ -262,6 +212,11 @@ impl fmt::Display for Error {
         match self {
             Error::BadRequest(api) => write!(f, "bad request, {api}")?,
             Error::Unauthorized(api) => write!(f, "unauthorized, {api}")?,
+            Error::RateLimited(api) if api.attempts == 0 => write!(
+                f,
+                "rate limited, not sent: the api's last 429 on this path holds it for another {:?}",
+                api.retry_after.unwrap_or_default()
+            )?,
             Error::RateLimited(api) => write!(f, "rate limited, {api}")?,
             Error::Queued(api) => write!(f, "request queued, {api}")?,
             Error::Server(api) => write!(f, "server error, {api}")?,
@@ -313,29 +268,46 @@ impl From<ConfigError> for Error {
 /// [module](self) for an example.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub(crate) status: u16,
-    pub(crate) code: Option<i64>,
-    pub(crate) message: Option<String>,
-    pub(crate) body_snippet: Option<String>,
-    pub(crate) retry_after: Option<Duration>,
-    pub(crate) rate_limit: Option<RateLimit>,
-    /// Made by the client's rate limiter, not received: a 429 on the path still holds it.
-    held: bool,
-    call: Call,
+    status: u16,
+    code: Option<i64>,
+    message: Option<String>,
+    body_snippet: Option<String>,
+    retry_after: Option<Duration>,
+    rate_limit: Option<RateLimit>,
+    attempts: u32,
 }
 
 impl ApiError {
-    /// A response of `status` that said nothing more, as yet.
-    pub(crate) fn new(status: u16) -> Self {
+    /// An answer of `status`, with what its headers said.
+    pub(crate) fn new(
+        status: u16,
+        retry_after: Option<Duration>,
+        rate_limit: Option<RateLimit>,
+    ) -> Self {
         Self {
             status,
             code: None,
             message: None,
             body_snippet: None,
-            retry_after: None,
-            rate_limit: None,
-            held: false,
-            call: ONE_ATTEMPT,
+            retry_after,
+            rate_limit,
+            attempts: 1,
+        }
+    }
+
+    /// What its body said: the documented JSON's `code` and `message`, or else the start of
+    /// whatever text it was.
+    pub(crate) fn said(
+        self,
+        code: Option<i64>,
+        message: Option<String>,
+        body_snippet: Option<String>,
+    ) -> Self {
+        Self {
+            code,
+            message,
+            body_snippet,
+            ..self
         }
     }
 
@@ -374,12 +346,6 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let (true, Some(left)) = (self.held, self.retry_after) {
-            return write!(
-                f,
-                "not sent: the api's last 429 on this path holds it for another {left:?}"
-            );
-        }
         write!(f, "status {}", self.status)?;
         if let Some(code) = self.code.filter(|&code| code != i64::from(self.status)) {
             write!(f, " (code {code})")?;
@@ -415,7 +381,7 @@ impl fmt::Display for ApiError {
 #[derive(Debug)]
 pub struct TransportError {
     source: reqwest::Error,
-    call: Call,
+    attempts: u32,
 }
 
 impl TransportError {
@@ -469,7 +435,7 @@ impl StdError for TransportError {
 #[derive(Debug)]
 pub struct TimeoutError {
     cause: TimeoutCause,
-    call: Call,
+    attempts: u32,
 }
 
 #[derive(Debug)]
@@ -539,11 +505,12 @@ impl StdError for TimeoutError {
 #[derive(Debug)]
 pub struct DecodeError {
     status: u16,
-    too_large: bool,
+    /// The client's cap, when the body was larger.
+    cap: Option<usize>,
     body_snippet: String,
     rate_limit: Option<RateLimit>,
     source: Option<Reason>,
-    call: Call,
+    attempts: u32,
 }
 
 /// Why a body is not the documented JSON, as the parser said it, redacted and shown: the
@@ -560,33 +527,25 @@ impl fmt::Display for Reason {
 impl StdError for Reason {}
 
 impl DecodeError {
-    /// A body larger than the client's cap.
-    pub(crate) fn too_large(
+    /// A body of `status` larger than the client's `cap`, or (with a `reason`) a success body
+    /// that is not `{"contactId": n}`.
+    pub(crate) fn new(
         status: u16,
         body_snippet: String,
         rate_limit: Option<RateLimit>,
+        why: Result<String, usize>,
     ) -> Self {
+        let (source, cap) = match why {
+            Ok(reason) => (Some(Reason(reason)), None),
+            Err(cap) => (None, Some(cap)),
+        };
         Self {
             status,
-            too_large: true,
+            cap,
             body_snippet,
             rate_limit,
-            source: None,
-            call: ONE_ATTEMPT,
-        }
-    }
-
-    /// A success body that is not `{"contactId": n}`.
-    pub(crate) fn not_contact_id(
-        status: u16,
-        body_snippet: String,
-        rate_limit: Option<RateLimit>,
-        reason: String,
-    ) -> Self {
-        Self {
-            too_large: false,
-            source: Some(Reason(reason)),
-            ..Self::too_large(status, body_snippet, rate_limit)
+            source,
+            attempts: 1,
         }
     }
 
@@ -602,15 +561,14 @@ impl DecodeError {
 
     /// Whether the body was larger than the client reads.
     pub fn is_too_large(&self) -> bool {
-        self.too_large
+        self.cap.is_some()
     }
 }
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (status, snippet) = (self.status, shown(&self.body_snippet, text::MESSAGE));
-        if self.too_large {
-            let cap = crate::response::BODY_CAP;
+        if let Some(cap) = self.cap {
             write!(
                 f,
                 "status {status} body is larger than {cap} bytes: {snippet:?}"
@@ -769,9 +727,9 @@ mod tests {
     #[test]
     fn attempts_are_kept_for_every_outcome_of_a_call() {
         let outcomes = [
-            Error::from_api(ApiError::new(503)),
+            Error::from_api(ApiError::new(503, None, None)),
             Error::budget_spent(Duration::from_secs(1)),
-            Error::Decode(DecodeError::too_large(200, String::new(), None)),
+            Error::Decode(DecodeError::new(200, String::new(), None, Err(1))),
         ];
         for err in outcomes {
             assert_eq!(err.attempts(), 1);

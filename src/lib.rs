@@ -90,7 +90,9 @@ pub mod error;
 pub mod fake;
 mod headers;
 mod identifier;
+mod inner;
 mod limiter;
+mod lock;
 #[doc(hidden)]
 pub mod outside;
 mod rate_limit;

@@ -12,7 +12,7 @@ use crate::{Error, RateLimit, headers};
 /// The most bytes of a response body the client reads. A success body is a few bytes and an
 /// error body a sentence, so 64 KiB is generous while keeping a hostile server from
 /// exhausting memory.
-pub(crate) const BODY_CAP: usize = 64 * 1024;
+const BODY_CAP: usize = 64 * 1024;
 
 /// How many bytes of an unexpected body an error keeps.
 const SNIPPET: usize = 256;
@@ -124,10 +124,11 @@ pub(crate) async fn decode(response: reqwest::Response, token: &str) -> Result<T
     if status.is_success() {
         let status = status.as_u16();
         if !complete {
-            return Err(Error::Decode(DecodeError::too_large(
+            return Err(Error::Decode(DecodeError::new(
                 status,
                 body_snippet(&body, token),
                 rate_limit,
+                Err(BODY_CAP),
             )));
         }
         return match object::<Success>(&body) {
@@ -137,11 +138,11 @@ pub(crate) async fn decode(response: reqwest::Response, token: &str) -> Result<T
                 attempts: 1,
             }),
             // serde's message quotes the value it choked on, which may be the token.
-            Err(err) => Err(Error::Decode(DecodeError::not_contact_id(
+            Err(err) => Err(Error::Decode(DecodeError::new(
                 status,
                 body_snippet(&body, token),
                 rate_limit,
-                shown(&redact(&err.to_string(), token), SNIPPET).to_string(),
+                Ok(shown(&redact(&err.to_string(), token), SNIPPET).to_string()),
             ))),
         };
     }
@@ -152,19 +153,17 @@ pub(crate) async fn decode(response: reqwest::Response, token: &str) -> Result<T
         .then(|| object::<ErrorBody>(&body).ok())
         .flatten()
         .filter(|parsed| parsed.code.is_some() || parsed.message.is_some());
-    let mut api = ApiError::new(status.as_u16());
-    match parsed {
+    let api = ApiError::new(status.as_u16(), retry_after, rate_limit);
+    let api = match parsed {
         Some(parsed) => {
-            api.code = parsed.code;
-            api.message = parsed
+            let message = parsed
                 .message
                 .map(|message| redact(&message, token).into_owned());
+            api.said(parsed.code, message, None)
         }
-        None if body.is_empty() => {}
-        None => api.body_snippet = Some(body_snippet(&body, token)),
-    }
-    api.retry_after = retry_after;
-    api.rate_limit = rate_limit;
+        None if body.is_empty() => api,
+        None => api.said(None, None, Some(body_snippet(&body, token))),
+    };
     Err(Error::from_api(api))
 }
 

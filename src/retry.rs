@@ -161,16 +161,6 @@ pub(crate) enum RetryKind {
     Timeout,
 }
 
-impl RetryKind {
-    /// Tokens a retry of this kind takes from the quota (AWS: 5, and 10 after a timeout).
-    fn cost(self) -> u32 {
-        match self {
-            RetryKind::Timeout => 10,
-            RetryKind::Throttled | RetryKind::Queued | RetryKind::Transient => 5,
-        }
-    }
-}
-
 /// The one place that says which failures may be retried, and as what. Adding a rule is adding
 /// a line here.
 pub(crate) fn classify(err: &Error) -> Option<RetryKind> {
@@ -185,6 +175,41 @@ pub(crate) fn classify(err: &Error) -> Option<RetryKind> {
         | Error::Decode(_)
         | Error::InvalidInput(_)
         | Error::InvalidConfig(_) => None,
+    }
+}
+
+// Asked of an error, answered here, where the rules of retrying are.
+impl Error {
+    /// Whether the same call may succeed if tried again later: true for 429, 449, 5xx,
+    /// transport failures and timeouts. Adding a tag a contact already has changes nothing,
+    /// so repeating an Add tags call is safe.
+    ///
+    /// ```
+    /// let err: aelyst::Error = "nope:1".parse::<aelyst::Identifier>().unwrap_err().into();
+    /// assert!(!err.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        classify(self).is_some()
+    }
+}
+
+/// What a retry takes from the quota, as the AWS SDKs' standard mode has it: a full quota
+/// pays for 100 retries in a row, so that a service whose every call fails stops retrying
+/// after a burst instead of doubling its load on an API that is down.
+const RETRY_COST: u32 = 5;
+
+/// What a retry after a timeout takes: twice as much, since a timeout costs the API (and
+/// this client's places) far longer than a quick refusal, and a run of them means the API is
+/// struggling.
+const TIMEOUT_RETRY_COST: u32 = 10;
+
+impl RetryKind {
+    /// Tokens a retry of this kind takes from the quota.
+    fn cost(self) -> u32 {
+        match self {
+            RetryKind::Timeout => TIMEOUT_RETRY_COST,
+            RetryKind::Throttled | RetryKind::Queued | RetryKind::Transient => RETRY_COST,
+        }
     }
 }
 
@@ -248,8 +273,11 @@ pub(crate) struct RetryQuota {
     tokens: AtomicU32,
 }
 
-const QUOTA_CAPACITY: u32 = 500;
-/// What a success that needed no retry gives back.
+/// The quota's size when full, which it starts at: 100 retries' worth.
+const QUOTA_CAPACITY: u32 = 100 * RETRY_COST;
+
+/// What a success that needed no retry gives back: one token, so that a healthy API refills a
+/// spent quota over a few hundred calls, and a failing one never does.
 const QUOTA_SUCCESS_REWARD: u32 = 1;
 
 impl Default for RetryQuota {
@@ -308,8 +336,7 @@ mod tests {
     use crate::error::{ApiError, InvalidInputKind};
 
     fn api(status: u16, retry_after: Option<Duration>) -> Error {
-        let mut api = ApiError::new(status);
-        api.retry_after = retry_after;
+        let api = ApiError::new(status, retry_after, None);
         Error::from_api(api)
     }
 

@@ -55,7 +55,7 @@ impl Limiter {
             return Decision::Unlimited;
         };
         let now = self.clock.now();
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut windows = crate::lock::lock(&self.windows);
         // Ended windows are dropped once a window, in one pass, so that a run over millions of
         // distinct contacts keeps a map of one window's keys, at a cost per request that does
         // not grow with them.

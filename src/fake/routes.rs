@@ -1,6 +1,6 @@
 //! The fake API's HTTP surface and the rules it answers by.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -17,6 +17,7 @@ use super::faults::{Fault, FaultPlan};
 use super::limiter::{Decision, Limiter};
 use super::requests::{ReceivedRequest, RequestLog};
 use super::rules::{self, Who};
+pub(crate) use crate::lock::lock;
 
 const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -49,14 +50,6 @@ pub(crate) struct Shared {
     pub(crate) contacts: Mutex<Contacts>,
     pub(crate) faults: Mutex<FaultPlan>,
     pub(crate) log: Mutex<RequestLog>,
-}
-
-/// Locks shared state; a panicking handler cannot leave it half-changed in a way that matters
-/// to a test double, so a poisoned lock is used as it is.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Lets a handler close its own connection without answering.

@@ -74,9 +74,10 @@ pub async fn add_one(cli: &Cli, args: &AddArgs) -> Result<(), CliError> {
 type Shared = Arc<Mutex<Ledger>>;
 
 fn lock(ledger: &Shared) -> MutexGuard<'_, Ledger> {
+    // A panic elsewhere leaves the ledger as consistent as any other moment does.
     ledger
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `aelyst tags add --file <file>`: returns the exit code.

@@ -2,8 +2,19 @@
 //!
 //! One line is one row, so that a quote left open costs its own line only.
 
-use crate::input::{self, Content, OpenError};
+use crate::row::{self, Content};
 use crate::tag_list;
+
+/// A CSV header that names no way to read its rows: nothing is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    #[error("the csv header is not valid: {0}")]
+    NotValid(String),
+    #[error(
+        "the csv header has no identifier column: expected `identifier`, or `id`, `email` or `phone`; found {0:?}"
+    )]
+    NoIdentifierColumn(Vec<String>),
+}
 
 /// Where a CSV row's fields are.
 pub struct Header {
@@ -29,9 +40,9 @@ impl Header {
     /// # Errors
     ///
     /// The line does not parse, or names no identifier column.
-    pub fn parse(text: &str) -> Result<Header, OpenError> {
+    pub fn parse(text: &str) -> Result<Header, HeaderError> {
         let mut line = CsvLine::new();
-        let names = line.fields(text).map_err(OpenError::BadHeader)?;
+        let names = line.fields(text).map_err(HeaderError::NotValid)?;
         let find = |name: &str| {
             names
                 .iter()
@@ -45,7 +56,7 @@ impl Header {
                     .filter_map(|kind| find(kind).map(|column| (kind, column)))
                     .collect();
                 if kinds.is_empty() {
-                    return Err(OpenError::NoIdentifierColumn(names));
+                    return Err(HeaderError::NoIdentifierColumn(names));
                 }
                 Columns::Kinds(kinds)
             }
@@ -77,7 +88,7 @@ impl Header {
         // spreadsheets pad cells.
         // A spreadsheet may pad an emptied cell with spaces: that is empty too.
         if let Some(raw) = get(self.raw).filter(|raw| !raw.trim().is_empty()) {
-            return input::unreadable_again(raw, get(self.error));
+            return row::unreadable_again(raw, get(self.error));
         }
         let identifier = match &self.identifier {
             Columns::Identifier(column) => get(Some(*column)).unwrap_or("").trim().to_owned(),

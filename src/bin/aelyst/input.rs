@@ -8,18 +8,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-// A row listing more tags than the client reads of one list could never be sent: it is
-// kept as its line rather than as thousands of small strings.
-use aelyst::MAX_TAGS_READ;
-use aelyst::outside::text::{self, shown};
-
-use crate::csv_row::Header;
+use crate::csv_row::{Header, HeaderError};
 use crate::json_row;
-
-/// The most text a row may hold: its identifier and tags, or the text of a line that could
-/// not be read. No contact needs more, and it bounds the memory each row takes. A longer row
-/// is a failed row holding its first KiB.
-pub const MAX_ROW: usize = 64 * 1024;
+pub use crate::row::{Content, KEPT_OF_LONG_ROW, MAX_ROW, Row};
 
 /// The longest line read. It leaves room for a failed file's rows, which write a row of
 /// [`MAX_ROW`] in up to six times its length (quotes doubled, control characters escaped), so
@@ -28,9 +19,6 @@ pub const MAX_LINE: usize = 8 * MAX_ROW;
 
 /// The longest line passed over as one failed row; past it, the input is not text.
 const MAX_SKIPPED: usize = 64 << 20;
-
-/// How much of a row too long is kept in the failed file.
-const KEPT_OF_LONG_ROW: usize = 1024;
 
 /// The input formats `--format` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -56,77 +44,6 @@ impl Format {
     }
 }
 
-/// One row: its line, from 1, and what the line holds.
-#[derive(Debug)]
-pub struct Row {
-    pub line: u64,
-    pub content: Content,
-}
-
-#[derive(Debug, PartialEq)]
-pub enum Content {
-    /// A contact and its tags, as written: not checked yet.
-    Contact {
-        identifier: String,
-        tags: Vec<String>,
-    },
-    /// A line that is not a row, kept as text (invalid UTF-8 shown as U+FFFD) so that it can
-    /// be fixed in the failed file. A failed file's row with a `raw` value reads back as this.
-    Unreadable { raw: String, reason: String },
-}
-
-impl Content {
-    /// The row within [`MAX_ROW`] and [`MAX_TAGS_READ`]: one past them is a failed row that
-    /// keeps its first KiB (of `line`, the text a contact was read from).
-    fn bounded(self, line: &str) -> Content {
-        let too_long = format!("the row is longer than {} KiB", MAX_ROW / 1024);
-        // A parser's reason may quote the whole value it choked on.
-        let this = match self {
-            Content::Unreadable { raw, reason } => Content::Unreadable {
-                raw,
-                reason: shown(&reason, text::MESSAGE).to_string(),
-            },
-            contact => contact,
-        };
-        match this {
-            Content::Contact { tags, .. } if tags.len() > MAX_TAGS_READ => Content::Unreadable {
-                raw: kept(line),
-                reason: format!("more than {MAX_TAGS_READ} tags on one row"),
-            },
-            Content::Contact { identifier, tags }
-                if identifier.len() + tags.iter().map(String::len).sum::<usize>() > MAX_ROW =>
-            {
-                Content::Unreadable {
-                    raw: kept(line),
-                    reason: format!("{too_long} (only its start is kept)"),
-                }
-            }
-            Content::Unreadable { raw, reason } if raw.len() > MAX_ROW => Content::Unreadable {
-                raw: kept(&raw),
-                reason: format!("{reason}; {too_long} (only its start is kept)"),
-            },
-            content => content,
-        }
-    }
-}
-
-/// `text`, or its first KiB when it is longer than a row may be.
-fn kept(text: &str) -> String {
-    match text.len() <= MAX_ROW {
-        true => text.to_owned(),
-        false => first_kib(text),
-    }
-}
-
-/// `text` cut to its first KiB, at a character boundary.
-fn first_kib(text: &str) -> String {
-    let end = (0..=KEPT_OF_LONG_ROW.min(text.len()))
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    text[..end].to_owned()
-}
-
 /// An input that fails before its first row: nothing is sent.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -138,12 +55,8 @@ pub enum OpenError {
     },
     #[error("cannot read the input")]
     Read(#[source] io::Error),
-    #[error("the csv header is not valid: {0}")]
-    BadHeader(String),
-    #[error(
-        "the csv header has no identifier column: expected `identifier`, or `id`, `email` or `phone`; found {0:?}"
-    )]
-    NoIdentifierColumn(Vec<String>),
+    #[error(transparent)]
+    Header(#[from] HeaderError),
 }
 
 /// The input itself failed mid-way (a disk error, not a bad line): the rows from `line` on
@@ -242,11 +155,11 @@ fn read_header(lines: &mut Lines) -> Result<Header, OpenError> {
     let text = match &line {
         None => "",
         Some(line) => line.text().map_err(|unreadable| match unreadable {
-            Content::Unreadable { reason, .. } => OpenError::BadHeader(reason),
-            Content::Contact { .. } => OpenError::BadHeader("unreadable".into()),
+            Content::Unreadable { reason, .. } => HeaderError::NotValid(reason),
+            Content::Contact { .. } => HeaderError::NotValid("unreadable".into()),
         })?,
     };
-    Header::parse(text)
+    Ok(Header::parse(text)?)
 }
 
 impl Iterator for Input {
@@ -373,19 +286,6 @@ impl Line<'_> {
     }
 }
 
-/// A failed file's row that could not be read the first time: it stays failed, with its
-/// reason, until someone fills in its identifier and tags and empties `raw`.
-pub fn unreadable_again(raw: &str, error: Option<&str>) -> Content {
-    let reason = error
-        .filter(|error| !error.is_empty())
-        .unwrap_or("unreadable row: fill in identifier and tags, then empty raw");
-    Content::Unreadable {
-        raw: raw.to_owned(),
-        // Only a reason edited by hand is long: it is cut, so that it never grows a row.
-        reason: first_kib(reason),
-    }
-}
-
 /// About how many rows a regular file holds from `from_line` (its lines, blank ones
 /// included), for a progress bar's total; `None` for anything that is not a regular file,
 /// which reading twice would consume (standard input, a pipe, a device). It reads in fixed
@@ -490,7 +390,9 @@ mod tests {
 
     #[test]
     fn a_row_of_more_tags_than_a_contact_takes_is_kept_as_its_line() {
-        let many: String = (0..=MAX_TAGS_READ).map(|n| format!("t{n};")).collect();
+        let many: String = (0..=aelyst::MAX_TAGS_READ)
+            .map(|n| format!("t{n};"))
+            .collect();
         let text = format!("identifier,tags\nid:1,{many}\nid:2,a;b\n");
         let read = rows(Format::Csv, Vec::leak(text.into_bytes()));
         assert!(

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::input::{self, Content};
+use crate::row::{self, Content};
 use crate::tag_list;
 
 /// A JSON Lines row: an `identifier`, or one of `id`, `email`, `phone`; `tags` as a list or a
@@ -37,7 +37,7 @@ pub fn read(text: &str) -> Content {
         }
     };
     if let Some(raw) = row.raw.as_deref().filter(|raw| !raw.trim().is_empty()) {
-        return input::unreadable_again(raw, row.error.as_deref());
+        return row::unreadable_again(raw, row.error.as_deref());
     }
     // Spaces around an identifier are dropped, as they are from a CSV cell, so that a row
     // reads the same from a failed file in either format.

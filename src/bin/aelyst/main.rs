@@ -12,6 +12,7 @@ mod input;
 mod json_row;
 mod ledger;
 mod output;
+mod row;
 mod signals;
 mod summary;
 mod tag_list;

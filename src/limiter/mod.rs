@@ -27,14 +27,19 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{self, Either};
-use tokio::sync::{Mutex as Line, OwnedMutexGuard, Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedMutexGuard, Semaphore, SemaphorePermit};
+
+mod gate;
+
+use gate::{Gate, Line, Pace};
 
 use crate::RateLimit;
 use crate::clock::Clock;
+use crate::lock::lock;
 
 /// The API's documented limit per method and path, used until a response says otherwise.
 pub(crate) const DOCUMENTED_LIMIT: u32 = 5;
@@ -108,90 +113,6 @@ struct Table {
     swept_at: Option<Instant>,
 }
 
-/// How many requests a gate lets through in how long.
-#[derive(Debug, Clone, Copy)]
-struct Pace {
-    limit: u32,
-    window: Duration,
-}
-
-/// What holds requests back on one path, or across all of them.
-#[derive(Debug, Default)]
-struct Gate {
-    batch: Option<Batch>,
-    held_until: Option<Instant>,
-    /// The line of requests waiting their turn, made when the first one has to wait. Each
-    /// waiter holds a clone, so more than one owner means someone is in line.
-    line: Option<Arc<Line<()>>>,
-}
-
-/// The requests of the current batch: how many, and when the last one left.
-#[derive(Debug, Clone, Copy)]
-struct Batch {
-    last: Instant,
-    count: u32,
-}
-
-impl Gate {
-    /// The earliest instant from `now` at which a request may go.
-    fn free_at(&self, now: Instant, pace: Pace) -> Instant {
-        let after_hold = self.held_until.map_or(now, |until| until.max(now));
-        match self.batch {
-            Some(batch) if batch.count >= pace.limit => after_hold.max(batch.last + pace.window),
-            _ => after_hold,
-        }
-    }
-
-    /// Counts `count` requests as sent at `at`: in the current batch while it is under a
-    /// window old, else as a new batch.
-    fn add(&mut self, at: Instant, count: u32, pace: Pace) {
-        self.batch = Some(match self.batch {
-            Some(batch) if at < batch.last + pace.window => Batch {
-                last: batch.last.max(at),
-                count: batch.count.saturating_add(count),
-            },
-            _ => Batch { last: at, count },
-        });
-    }
-
-    /// Requests the server counted that this client did not send come from elsewhere
-    /// (another process with the same token): they join the current batch as sent now.
-    fn count_others(&mut self, now: Instant, quota: RateLimit, pace: Pace) {
-        let used = quota
-            .limit()
-            .saturating_sub(quota.remaining())
-            .min(pace.limit);
-        let ours = match self.batch {
-            Some(batch) if now < batch.last + pace.window => batch.count,
-            _ => 0,
-        };
-        if used > ours {
-            self.add(now, used - ours, pace);
-        }
-    }
-
-    fn queued(&self) -> bool {
-        self.line
-            .as_ref()
-            .is_some_and(|line| Arc::strong_count(line) > 1)
-    }
-
-    /// A place in this gate's line.
-    fn line(&mut self) -> Arc<Line<()>> {
-        self.line.get_or_insert_with(Arc::default).clone()
-    }
-
-    /// Whether the gate holds nothing back any more, nor anyone in line: forgetting it
-    /// changes nothing.
-    fn idle(&self, now: Instant, pace: Pace) -> bool {
-        !self.queued()
-            && self.held_until.is_none_or(|until| until <= now)
-            && self
-                .batch
-                .is_none_or(|batch| batch.last + pace.window <= now)
-    }
-}
-
 impl Table {
     fn path_pace(&self) -> Pace {
         Pace {
@@ -236,32 +157,11 @@ impl Table {
         }
     }
 
-    /// Counts a request on `key` as sent at `now` if nobody is in line ahead of it and
-    /// nothing holds it back: the common case, so it looks the path up once.
-    fn try_pass(&mut self, key: u64, now: Instant) -> bool {
-        let pace = self.path_pace();
-        if let Some((limit, gate)) = &self.global {
-            if gate.queued() || gate.free_at(now, ceiling(*limit)) > now {
-                return false;
-            }
-        }
-        let room = self.paths.len() < MAX_PATHS;
-        match self.paths.entry(key) {
-            Entry::Occupied(entry) => {
-                let gate = entry.into_mut();
-                if gate.queued() || gate.free_at(now, pace) > now {
-                    return false;
-                }
-                gate.add(now, 1, pace);
-            }
-            Entry::Vacant(entry) if room => entry.insert(Gate::default()).add(now, 1, pace),
-            // Past the table's cap, a new path goes unpaced.
-            Entry::Vacant(_) => {}
-        }
-        if let Some((limit, gate)) = &mut self.global {
-            gate.add(now, 1, ceiling(*limit));
-        }
-        true
+    /// Whether anyone is in line for `key`'s path or the caller's ceiling: a request that
+    /// finds nobody there and nothing holding it back goes at once, the common case.
+    fn queued(&self, key: u64) -> bool {
+        self.paths.get(&key).is_some_and(Gate::queued)
+            || self.global.as_ref().is_some_and(|(_, gate)| gate.queued())
     }
 
     /// Why a request on `key` cannot go before `deadline`: a 429's hold, when that alone
@@ -314,11 +214,7 @@ impl Limiter {
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
-        // Every change under the lock leaves the table consistent, so a panic elsewhere
-        // cannot poison it in a way that matters.
-        self.table
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.table)
     }
 
     /// Waits until a request on `key` may go, asking at `now` by `clock`, counts it as sent
@@ -348,7 +244,8 @@ impl Limiter {
                 Some(places) => places.try_acquire().ok().map(Some),
             };
             if let Some(place) = place {
-                if table.try_pass(key, now) {
+                if !table.queued(key) && table.free_at(key, now) <= now {
+                    table.record(key, now);
                     return Ok((now, place));
                 }
             }
@@ -397,7 +294,7 @@ impl Limiter {
     /// Takes a turn in `line`, or fails when the deadline comes first.
     async fn turn(
         &self,
-        line: Arc<Line<()>>,
+        line: Line,
         key: u64,
         clock: &dyn Clock,
         deadline: Instant,
@@ -497,6 +394,8 @@ impl Limiter {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::clock::ManualClock;
 
