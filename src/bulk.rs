@@ -13,8 +13,9 @@ use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use tokio::sync::Semaphore;
 
 use crate::call::{Call, Step};
+use crate::error::InvalidInput;
 use crate::tags;
-use crate::{Client, Error, Identifier, InvalidInput, MAX_TAGS, Tags, TagsAdded};
+use crate::{Client, Error, Identifier, MAX_TAGS, Tags, TagsAdded};
 
 /// The ways into a bulk run, on the client.
 impl Client {
@@ -54,12 +55,6 @@ impl Client {
     }
 
     /// Options for a bulk run: concurrency, requeues of 449 answers, and keys of your own.
-    ///
-    /// ```
-    /// let client = aelyst::Client::new("token")?;
-    /// let tagger = client.bulk_tagger().concurrency(32);
-    /// # Ok::<(), aelyst::Error>(())
-    /// ```
     pub fn bulk_tagger(&self) -> crate::BulkTagger {
         crate::BulkTagger::new(self.clone())
     }
@@ -135,12 +130,6 @@ impl BulkTagger {
 
     /// The most calls in flight at once, clamped to 1 to 1,024. The client's
     /// rate limiter still paces each contact to the API's limit.
-    ///
-    /// ```
-    /// let client = aelyst::Client::new("token")?;
-    /// let tagger = client.bulk_tagger().concurrency(64);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn concurrency(mut self, calls: usize) -> Self {
         self.concurrency = calls.clamp(1, MAX_CONCURRENCY);
         self
@@ -148,12 +137,6 @@ impl BulkTagger {
 
     /// How many times a contact answered 449 ("queued; try again in a few minutes") goes back
     /// in the queue before its outcome is that error.
-    ///
-    /// ```
-    /// let client = aelyst::Client::new("token")?;
-    /// let tagger = client.bulk_tagger().max_requeues(10);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn max_requeues(mut self, requeues: u32) -> Self {
         self.max_requeues = requeues;
         self
@@ -161,12 +144,6 @@ impl BulkTagger {
 
     /// How long a contact answered 449 without a `Retry-After` waits before it goes again. It
     /// waits without holding a place among the calls in flight.
-    ///
-    /// ```
-    /// let client = aelyst::Client::new("token")?;
-    /// let tagger = client.bulk_tagger().queued_delay(std::time::Duration::from_secs(120));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn queued_delay(mut self, delay: Duration) -> Self {
         self.queued_delay = delay;
         self
@@ -176,12 +153,6 @@ impl BulkTagger {
     /// ends its item at once, with that 449 as its error and its wait in
     /// [`Error::retry_after`], so that a server cannot park a run for hours. Waits within one
     /// call (429, 5xx) are bounded by the client's [`RetryPolicy::budget`](crate::RetryPolicy::budget).
-    ///
-    /// ```
-    /// let client = aelyst::Client::new("token")?;
-    /// let tagger = client.bulk_tagger().max_wait(std::time::Duration::from_secs(120));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = wait;
         self
@@ -457,7 +428,27 @@ impl<K> fmt::Debug for BulkStream<K> {
     }
 }
 
-/// What became of one input of a bulk run.
+/// What became of one input of a bulk run: its key, contact and tags, the calls, retries and
+/// requeues it took, and its result.
+///
+/// ```
+/// # #[cfg(feature = "fake")]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use futures_util::StreamExt;
+/// use aelyst::Identifier;
+///
+/// let fake = aelyst::fake::FakeServer::start().await?;
+/// fake.fail_next(1, aelyst::fake::Fault::Queued);
+/// let items = futures_util::stream::iter([(Identifier::id(7), ["a", "b"])]);
+/// let outcome = fake.client()?.bulk_tagger().queued_delay(std::time::Duration::ZERO).run(items).next().await.unwrap();
+/// assert_eq!((*outcome.key(), outcome.identifier(), outcome.tags()), (0, &Identifier::id(7), &["a".to_owned(), "b".to_owned()][..]));
+/// assert_eq!((outcome.calls(), outcome.requeues(), outcome.retries()), (2, 1, 0));
+/// assert_eq!(outcome.result()?.contact_id(), 7);
+/// # Ok(())
+/// # }
+/// # #[cfg(feature = "fake")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct BulkOutcome<K> {
     key: K,
@@ -472,121 +463,31 @@ pub struct BulkOutcome<K> {
 impl<K> BulkOutcome<K> {
     /// The input's key: its position from 0 with [`BulkTagger::run`], the caller's own with
     /// [`BulkTagger::run_keyed`].
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use futures_util::StreamExt;
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = fake.client()?;
-    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
-    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
-    /// assert_eq!(*outcome.key(), 0);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn key(&self) -> &K {
         &self.key
     }
 
     /// The contact.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use futures_util::StreamExt;
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = fake.client()?;
-    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
-    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
-    /// assert_eq!(outcome.identifier(), &aelyst::Identifier::id(7));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn identifier(&self) -> &Identifier {
         &self.identifier
     }
 
     /// The tags asked for, without duplicates; empty when they were invalid.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use futures_util::StreamExt;
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = fake.client()?;
-    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
-    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
-    /// assert_eq!(outcome.tags(), ["vip", "lead"]);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn tags(&self) -> &[String] {
         &self.tags
     }
 
     /// How many Add tags calls were made for it: one per ten tags, plus requeues.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use futures_util::StreamExt;
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = fake.client()?;
-    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
-    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
-    /// assert_eq!(outcome.calls(), 1);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn calls(&self) -> u32 {
         self.calls
     }
 
     /// How many times a 449 sent it back in the queue.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use futures_util::StreamExt;
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = fake.client()?;
-    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
-    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
-    /// assert_eq!(outcome.requeues(), 0);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn requeues(&self) -> u32 {
         self.requeues
     }
 
     /// How many retries the client's [`RetryPolicy`](crate::RetryPolicy) made for it.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use futures_util::StreamExt;
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = fake.client()?;
-    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
-    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
-    /// assert_eq!(outcome.retries(), 0);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn retries(&self) -> u32 {
         self.retries
     }
@@ -597,41 +498,11 @@ impl<K> BulkOutcome<K> {
     ///
     /// The error that stopped this input: invalid tags or identifier, or the last failed
     /// call once its retries and requeues were spent.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use futures_util::StreamExt;
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = fake.client()?;
-    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
-    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
-    /// assert_eq!(outcome.result().unwrap().contact_id(), 7);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn result(&self) -> Result<&TagsAdded, &Error> {
         self.result.as_ref()
     }
 
     /// Whether every tag was added.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use futures_util::StreamExt;
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = fake.client()?;
-    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
-    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
-    /// assert!(outcome.is_ok());
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
     }
@@ -641,22 +512,6 @@ impl<K> BulkOutcome<K> {
     /// # Errors
     ///
     /// As for [`result`](Self::result).
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use futures_util::StreamExt;
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = fake.client()?;
-    /// let items = futures_util::stream::iter([(aelyst::Identifier::id(7), ["vip", "vip", "lead"])]);
-    /// let outcome = client.add_tags_bulk(items).next().await.unwrap();
-    /// let done = outcome.into_result()?;
-    /// assert_eq!(done.contact_id(), 7);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn into_result(self) -> Result<TagsAdded, Error> {
         self.result
     }

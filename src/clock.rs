@@ -9,10 +9,12 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The furthest a [`ManualClock`] reads from its start.
+#[cfg(any(test, feature = "test-util"))]
 const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// A wait handed out by [`Clock::sleep`].
@@ -60,7 +62,8 @@ impl Clock for SystemClock {
 /// once, having moved the clock to the sleep's end. Clones share the same time.
 ///
 /// This makes waits instant and exact for code that waits in turn, as a single call's retries
-/// do. It records every sleep, for tests to check.
+/// do. It records every sleep, for tests to check, so it is only built with the `test-util`
+/// feature (which `fake` turns on): a test's dependency, never a service's.
 ///
 /// ```
 /// use std::time::Duration;
@@ -75,18 +78,22 @@ impl Clock for SystemClock {
 /// assert_eq!(clock.sleeps(), [Duration::from_millis(500)]);
 /// # });
 /// ```
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     start: Instant,
     state: Arc<Mutex<ManualState>>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Default)]
 struct ManualState {
     elapsed: Duration,
     sleeps: Vec<Duration>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl ManualClock {
     /// A clock standing at the moment it was made.
     ///
@@ -145,12 +152,14 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Default for ManualClock {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         // A clock moved past what an `Instant` can hold (a test sleeping `Duration::MAX`)

@@ -185,7 +185,7 @@ fn invalid_id(text: &str) -> InvalidInput {
 /// ```
 /// let email: aelyst::Email = "abdc@gmail.com".parse()?;
 /// assert_eq!(email.as_str(), "abdc@gmail.com");
-/// # Ok::<(), aelyst::InvalidInput>(())
+/// # Ok::<(), aelyst::error::InvalidInput>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email(String);
@@ -252,7 +252,7 @@ impl AsRef<str> for Email {
 /// ```
 /// let phone: aelyst::Phone = "+60 (12) 123-3112".parse()?;
 /// assert_eq!(phone.as_str(), "+60121233112");
-/// # Ok::<(), aelyst::InvalidInput>(())
+/// # Ok::<(), aelyst::error::InvalidInput>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Phone(String);

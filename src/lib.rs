@@ -50,8 +50,8 @@
 //! Many contacts are tagged with [`Client::bulk_tagger`]: bounded concurrency, one outcome per
 //! input, 449s requeued without holding a place.
 //!
-//! Tests drive time by hand through [`clock::ManualClock`], shared by the client and the
-//! [`fake`] server.
+//! Tests drive time by hand through `clock::ManualClock` (with the `test-util` feature),
+//! shared by the client and the [`fake`] server.
 //!
 //! # Security
 //!
@@ -69,10 +69,12 @@
 //!
 //! # Features
 //!
-//! - `fake`: the [`fake`] module, an in-process fake of the API for tests and examples, and
-//!   the `aelyst-fake` binary that serves it.
+//! - `fake`: the [`fake`] module, an in-process fake of the API for tests and examples (it
+//!   turns on `test-util`).
+//! - `fake-bin`: the `aelyst-fake` binary, which serves the fake on its own.
+//! - `test-util`: `clock::ManualClock`, a clock tests move by hand.
 //! - `cli`: the `aelyst` command-line tool, which tags one contact or a whole CSV or JSON
-//!   Lines export ([`Client::add_tags_bulk`] underneath).
+//!   Lines export ([`BulkTagger::run_keyed`] underneath, keyed by line).
 //!
 //! [Aelyst]: https://api.aelyst.ai/v1
 #![deny(missing_docs)]
@@ -103,9 +105,16 @@ mod tags;
 pub use builder::ClientBuilder;
 pub use bulk::{BulkOutcome, BulkStream, BulkTagger};
 pub use client::{BASE_URL_ENV, Client, DEFAULT_BASE_URL, TOKEN_ENV};
-pub use error::{Error, InvalidInput};
+pub use error::Error;
+/// Kept at the root so that code written against it still compiles; it lives, documented,
+/// in [`error`] with the other details of an outcome.
+#[doc(hidden)]
+pub use error::InvalidInput;
 pub use identifier::{Email, Identifier, Phone};
 pub use rate_limit::RateLimit;
+/// The `reqwest` this crate is built on, so that a client of your own for
+/// [`ClientBuilder::http_client`] is of the same version. Its major version is part of this
+/// crate's: a new one comes with a new major version of `aelyst`.
 pub use reqwest;
 pub use response::TagsAdded;
 pub use retry::RetryPolicy;

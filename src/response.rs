@@ -39,52 +39,16 @@ pub struct TagsAdded {
 
 impl TagsAdded {
     /// The id of the contact the tags were added to (`contactId`).
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let done = fake.client()?.add_tags(&aelyst::Identifier::id(12), ["a"]).await?;
-    /// assert_eq!(done.contact_id(), 12);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn contact_id(&self) -> u64 {
         self.contact_id
     }
 
     /// The quota the API reported on this response.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let done = fake.client()?.add_tags(&aelyst::Identifier::id(12), ["a"]).await?;
-    /// assert_eq!(done.rate_limit(), Some(aelyst::RateLimit::new(5, 4)));
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.rate_limit
     }
 
     /// How many attempts the call took: 1 unless it was retried.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let done = fake.client()?.add_tags(&aelyst::Identifier::id(12), ["a"]).await?;
-    /// assert_eq!(done.attempts(), 1);
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn attempts(&self) -> u32 {
         self.attempts
     }

@@ -332,7 +332,7 @@ impl RetryQuota {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InvalidInput;
+    use crate::error::InvalidInput;
     use crate::error::{ApiError, InvalidInputKind};
 
     fn api(status: u16, retry_after: Option<Duration>) -> Error {

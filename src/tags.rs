@@ -102,7 +102,7 @@ pub(crate) fn serialize<T: AsRef<str>>(tags: &[T]) -> Bytes {
 /// assert_eq!(tags.as_slice(), ["vip", "lead"]);
 /// assert!(Tags::new(["ok", "bad\n"]).is_err());
 /// assert!(Tags::new(Vec::<String>::new()).is_err());
-/// # Ok::<(), aelyst::InvalidInput>(())
+/// # Ok::<(), aelyst::error::InvalidInput>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Tags(Vec<String>);

@@ -1,5 +1,6 @@
 //! Rate-limit headers from a broken or hostile server, however absurd, cost a call no more
 //! memory and no longer a wait than the API's own: the limiter keeps a few numbers per path.
+#![cfg(feature = "test-util")]
 
 mod support;
 

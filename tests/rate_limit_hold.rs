@@ -1,5 +1,6 @@
 //! After a 429, its path is held for as long as `Retry-After` asks. A call that cannot wait
 //! that long within its budget is not sent, and says why: a 429 and the wait left.
+#![cfg(feature = "test-util")]
 
 mod support;
 

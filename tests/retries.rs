@@ -348,22 +348,28 @@ async fn the_clock_is_only_moved_by_waits() {
 
 #[tokio::test]
 async fn absurd_back_off_settings_give_up_instead_of_overflowing() {
-    let policy = RetryPolicy::default()
-        .base_delay(Duration::MAX)
-        .max_delay(Duration::MAX);
-    let (fake, client, clock) = fake_and_client(policy).await;
-    fake.fail_next(100, Fault::ServerError);
+    // A back-off of up to `Duration::MAX` passes any budget, the largest included, where
+    // adding it to the clock would overflow: the call ends on its first error, without a wait.
+    for budget in [Duration::from_secs(120), Duration::MAX] {
+        let policy = RetryPolicy::default()
+            .base_delay(Duration::MAX)
+            .max_delay(Duration::MAX)
+            .budget(budget);
+        let (fake, client, clock) = fake_and_client(policy).await;
+        fake.fail_next(100, Fault::ServerError);
 
-    let err = client
-        .add_tags(&Identifier::id(1), ["a"])
-        .await
-        .unwrap_err();
+        let err = client
+            .add_tags(&Identifier::id(1), ["a"])
+            .await
+            .unwrap_err();
 
-    assert_eq!(err.status(), Some(500));
-    assert!(
-        clock
-            .sleeps()
-            .iter()
-            .all(|&wait| wait <= Duration::from_secs(120))
-    );
+        assert_eq!(err.status(), Some(500));
+        assert_eq!(
+            err.attempts(),
+            1,
+            "gave up rather than wait past the budget"
+        );
+        assert_eq!(fake.request_count(), 1);
+        assert!(clock.sleeps().is_empty(), "{:?}", clock.sleeps());
+    }
 }

@@ -56,13 +56,21 @@ fn config_errors_never_repeat_the_token() {
 }
 
 #[tokio::test]
-async fn response_errors_never_show_the_token() {
-    let template =
-        ResponseTemplate::new(401).set_body_string(r#"{"code": 401, "message": "UN_AUTHORIZED"}"#);
+async fn response_errors_never_show_the_token_even_when_the_server_echoes_it() {
+    // A gateway that repeats the header it refused, in the message and in a page.
+    let message = format!("token {TOKEN} is not known");
+    let json = ResponseTemplate::new(401)
+        .set_body_json(serde_json::json!({ "code": 401, "message": message }));
+    let page = ResponseTemplate::new(401)
+        .set_body_raw(format!("<p>Authorization: Bearer {TOKEN}</p>"), "text/html");
 
-    let err = support::answer(template).await.unwrap_err();
+    for template in [json, page] {
+        let err = support::answer(template).await.unwrap_err();
 
-    assert_error_hides_token(&err);
+        assert_eq!(err.status(), Some(401));
+        assert_error_hides_token(&err);
+        assert!(err.to_string().contains("[redacted]"), "{err}");
+    }
 }
 
 #[tokio::test]

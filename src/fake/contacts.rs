@@ -44,86 +44,29 @@ pub struct Contact {
 
 impl Contact {
     /// A contact with nothing set yet.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{Contact, FakeServer};
-    /// let fake = FakeServer::builder().strict(true).start().await?;
-    /// let id = fake.add_contact(Contact::new());
-    /// assert_eq!(fake.tags_of(&aelyst::Identifier::id(id)), Some(vec![]));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Its contact id.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{Contact, FakeServer};
-    /// let fake = FakeServer::builder().strict(true).start().await?;
-    /// fake.add_contact(Contact::new().id(42));
-    /// assert!(fake.tags_of(&aelyst::Identifier::id(42)).is_some());
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn id(mut self, id: u64) -> Self {
         self.id = Some(id);
         self
     }
 
     /// Its email address.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{Contact, FakeServer};
-    /// let fake = FakeServer::builder().strict(true).start().await?;
-    /// let id = fake.add_contact(Contact::new().email("ann@example.com".parse()?));
-    /// let ann = aelyst::Identifier::email("ann@example.com")?;
-    /// assert_eq!(fake.client()?.add_tags(&ann, ["a"]).await?.contact_id(), id);
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn email(mut self, email: Email) -> Self {
         self.email = Some(email.as_str().to_owned());
         self
     }
 
     /// Its phone number.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{Contact, FakeServer};
-    /// let fake = FakeServer::builder().strict(true).start().await?;
-    /// let id = fake.add_contact(Contact::new().phone("+60121233112".parse()?));
-    /// let who = aelyst::Identifier::phone("+60121233112")?;
-    /// assert_eq!(fake.client()?.add_tags(&who, ["a"]).await?.contact_id(), id);
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn phone(mut self, phone: Phone) -> Self {
         self.phone = Some(phone.as_str().to_owned());
         self
     }
 
     /// The tags it starts with.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::fake::{Contact, FakeServer};
-    /// let fake = FakeServer::builder().strict(true).start().await?;
-    /// let id = fake.add_contact(Contact::new().tags(["customer"]));
-    /// assert_eq!(fake.tags_of(&aelyst::Identifier::id(id)), Some(vec!["customer".to_owned()]));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn tags<I>(mut self, tags: I) -> Self
     where
         I: IntoIterator,

@@ -32,81 +32,26 @@ pub struct ReceivedRequest {
 
 impl ReceivedRequest {
     /// The method, such as `POST`.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.client()?.add_tags(&aelyst::Identifier::id(3), ["vip"]).await?;
-    /// let request = &fake.requests()[0];
-    /// assert_eq!(request.method(), "POST");
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn method(&self) -> &str {
         &self.method
     }
 
     /// The path and query as sent, still percent-encoded.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.client()?.add_tags(&aelyst::Identifier::id(3), ["vip"]).await?;
-    /// let request = &fake.requests()[0];
-    /// assert_eq!(request.path(), "/v1/contact/id:3/tag");
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn path(&self) -> &str {
         &self.path
     }
 
     /// Every header.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.client()?.add_tags(&aelyst::Identifier::id(3), ["vip"]).await?;
-    /// let request = &fake.requests()[0];
-    /// assert!(request.headers().contains_key("authorization"));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
     /// One header's value, if present and text.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.client()?.add_tags(&aelyst::Identifier::id(3), ["vip"]).await?;
-    /// let request = &fake.requests()[0];
-    /// assert_eq!(request.header("accept"), Some("application/json"));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)?.to_str().ok()
     }
 
     /// The body, up to its first 16 KiB.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.client()?.add_tags(&aelyst::Identifier::id(3), ["vip"]).await?;
-    /// let request = &fake.requests()[0];
-    /// assert_eq!(request.body(), br#"["vip"]"#);
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn body(&self) -> &[u8] {
         &self.body
     }

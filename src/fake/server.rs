@@ -91,30 +91,12 @@ impl Default for FakeServerBuilder {
 
 impl FakeServerBuilder {
     /// The bearer token the server accepts (default [`DEFAULT_TOKEN`]).
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::builder().token("secret").start().await?;
-    /// assert_eq!(fake.token(), "secret");
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = token.into();
         self
     }
 
     /// The port to listen on, on 127.0.0.1. The default, 0, takes any free port.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::builder().port(0).start().await?;
-    /// assert_ne!(fake.addr().port(), 0, "a free port was taken");
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self
@@ -123,16 +105,6 @@ impl FakeServerBuilder {
     /// In strict mode an unknown contact is answered with 404 `Contact not found` instead of
     /// being created. The API documents that answer on its sibling contact endpoints, not on
     /// Add tags itself, so this is the fake's best guess at the real behaviour.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::builder().strict(true).start().await?;
-    /// let err = fake.client()?.add_tags(&aelyst::Identifier::id(9), ["a"]).await.unwrap_err();
-    /// assert_eq!(err.status(), Some(404));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
         self
@@ -140,32 +112,12 @@ impl FakeServerBuilder {
 
     /// Requests allowed per second per method and unique path (default 5, as the API). 0
     /// refuses every request with 429.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::builder().rate_limit(10).start().await?;
-    /// let done = fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
-    /// assert_eq!(done.rate_limit().map(|quota| quota.limit()), Some(10));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn rate_limit(mut self, per_second: u32) -> Self {
         self.rate_limit = Some(per_second);
         self
     }
 
     /// Turns rate limiting off: no 429s, and no rate-limit headers.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::builder().no_rate_limit().start().await?;
-    /// let done = fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
-    /// assert_eq!(done.rate_limit(), None);
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn no_rate_limit(mut self) -> Self {
         self.rate_limit = None;
         self
@@ -173,46 +125,18 @@ impl FakeServerBuilder {
 
     /// The clock the rate limiter reads; a [`ManualClock`](crate::clock::ManualClock) makes its
     /// windows pass at a test's command.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let clock = aelyst::clock::ManualClock::new();
-    /// let fake = aelyst::fake::FakeServer::builder().clock(clock.clone()).start().await?;
-    /// clock.advance(std::time::Duration::from_secs(1)); // a new rate-limit window begins
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
 
     /// A contact to start with.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::builder().contact(aelyst::fake::Contact::new().id(5)).start().await?;
-    /// assert!(fake.tags_of(&aelyst::Identifier::id(5)).is_some());
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn contact(mut self, contact: Contact) -> Self {
         self.contacts.push(contact);
         self
     }
 
     /// Contacts to start with.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::builder().contacts((1..=3).map(|id| aelyst::fake::Contact::new().id(id))).start().await?;
-    /// assert!(fake.tags_of(&aelyst::Identifier::id(3)).is_some());
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn contacts(mut self, contacts: impl IntoIterator<Item = Contact>) -> Self {
         self.contacts.extend(contacts);
         self
@@ -220,18 +144,6 @@ impl FakeServerBuilder {
 
     /// How many of the newest requests [`FakeServer::requests`] keeps (default 10,000), so that
     /// a long run keeps bounded memory.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::builder().request_log_capacity(1).start().await?;
-    /// let client = fake.client()?;
-    /// client.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
-    /// client.add_tags(&aelyst::Identifier::id(2), ["a"]).await?;
-    /// assert_eq!((fake.requests().len(), fake.request_count()), (1, 2));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn request_log_capacity(mut self, capacity: usize) -> Self {
         self.request_log_capacity = capacity;
         self
@@ -363,56 +275,21 @@ impl FakeServer {
     }
 
     /// A builder for a fake server with options.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::builder().strict(true).start().await?;
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn builder() -> FakeServerBuilder {
         FakeServerBuilder::default()
     }
 
     /// Where to send requests, such as `http://127.0.0.1:41234/v1`.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// assert!(fake.base_url().ends_with("/v1"));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
     /// The address it listens on.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// assert!(fake.addr().ip().is_loopback());
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The token it accepts.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let client = aelyst::Client::builder().token(fake.token()).base_url(fake.base_url()).build()?;
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn token(&self) -> &str {
         &self.shared.token
     }
@@ -438,19 +315,6 @@ impl FakeServer {
     }
 
     /// A [`ClientBuilder`] pointed at this server with its token, for a client with options.
-    ///
-    /// ```
-    /// # #[cfg(feature = "fake")]
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use aelyst::RetryPolicy;
-    ///
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let one_attempt = fake.client_builder().retry_policy(RetryPolicy::disabled()).build()?;
-    /// # Ok(())
-    /// # }
-    /// # #[cfg(feature = "fake")]
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn client_builder(&self) -> ClientBuilder {
         Client::builder()
             .token(self.token())
@@ -464,16 +328,6 @@ impl FakeServer {
     /// When the contact would pass one of the fake's limits
     /// ([`MAX_CONTACTS`](super::MAX_CONTACTS), [`MAX_TAGS_PER_CONTACT`](super::MAX_TAGS_PER_CONTACT),
     /// [`MAX_TAG_BYTES`](super::MAX_TAG_BYTES)): a test that seeds that much has a bug.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let id = fake.add_contact(aelyst::fake::Contact::new().tags(["old"]));
-    /// assert_eq!(fake.tags_of(&aelyst::Identifier::id(id)), Some(vec!["old".to_owned()]));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn add_contact(&self, contact: Contact) -> u64 {
         lock(&self.shared.contacts)
             .insert(contact)
@@ -483,34 +337,11 @@ impl FakeServer {
     /// Every contact it holds, by id, as [`FakeServerBuilder::contacts`] takes them (a contact
     /// with several emails or phones comes once more for each past its first). They serialize
     /// with `serde` to the JSON that `aelyst-fake --contacts` reads and `--save` writes.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.client()?.add_tags(&aelyst::Identifier::email("ann@example.com")?, ["vip"]).await?;
-    /// let saved = serde_json::to_string(&fake.contacts())?;
-    /// assert_eq!(saved, r#"[{"id":1,"email":"ann@example.com","tags":["vip"]}]"#);
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn contacts(&self) -> Vec<Contact> {
         lock(&self.shared.contacts).export()
     }
 
     /// The tags of a contact, in the order first added; `None` for an unknown contact.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// let who = aelyst::Identifier::id(8);
-    /// assert_eq!(fake.tags_of(&who), None);
-    /// fake.client()?.add_tags(&who, ["a", "b"]).await?;
-    /// assert_eq!(fake.tags_of(&who), Some(vec!["a".to_owned(), "b".to_owned()]));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn tags_of(&self, who: &Identifier) -> Option<Vec<String>> {
         let who = Who::parse(&who.to_string())?;
         lock(&self.shared.contacts).tags_of(&who)
@@ -518,46 +349,16 @@ impl FakeServer {
 
     /// The requests received, oldest first (the newest 10,000 by default; see
     /// [`FakeServerBuilder::request_log_capacity`]).
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
-    /// assert_eq!(fake.requests()[0].path(), "/v1/contact/id:1/tag");
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         lock(&self.shared.log).requests()
     }
 
     /// How many requests were received in all.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
-    /// assert_eq!(fake.request_count(), 1);
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn request_count(&self) -> u64 {
         lock(&self.shared.log).received()
     }
 
     /// How many responses were sent with this status.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
-    /// assert_eq!((fake.responses_with_status(200), fake.responses_with_status(429)), (1, 0));
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn responses_with_status(&self, status: u16) -> u64 {
         lock(&self.shared.log).answered_with(status)
     }
@@ -586,32 +387,11 @@ impl FakeServer {
 
     /// Answers each request with `fault` with probability `fraction` (0 to 1), drawn from a
     /// generator seeded with `seed` so that a run can be repeated.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.fail_randomly(0.5, 7, aelyst::fake::Fault::ServerError);
-    /// // About half the requests now answer 500, the same half in every run with seed 7.
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn fail_randomly(&self, fraction: f64, seed: u64, fault: Fault) {
         lock(&self.shared.faults).randomly(fraction, seed, fault);
     }
 
     /// Removes every scheduled fault.
-    ///
-    /// ```
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let fake = aelyst::fake::FakeServer::start().await?;
-    /// fake.fail_next(10, aelyst::fake::Fault::Queued);
-    /// fake.clear_faults();
-    /// fake.client()?.add_tags(&aelyst::Identifier::id(1), ["a"]).await?;
-    /// # Ok(())
-    /// # }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
-    /// ```
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
     }
