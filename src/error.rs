@@ -378,8 +378,10 @@ impl fmt::Display for ApiError {
 /// # }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 /// ```
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("transport error")]
 pub struct TransportError {
+    #[source]
     source: reqwest::Error,
     attempts: u32,
 }
@@ -388,18 +390,6 @@ impl TransportError {
     /// Whether the failure was in connecting to the server.
     pub fn is_connect(&self) -> bool {
         self.source.is_connect()
-    }
-}
-
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("transport error")
-    }
-}
-
-impl StdError for TransportError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&self.source)
     }
 }
 
@@ -515,16 +505,9 @@ pub struct DecodeError {
 
 /// Why a body is not the documented JSON, as the parser said it, redacted and shown: the
 /// parser's own error quotes the value it choked on.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 struct Reason(String);
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for Reason {}
 
 impl DecodeError {
     /// A body of `status` larger than the client's `cap`, or (with a `reason`) a success body

@@ -4,10 +4,8 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aelyst::Identifier;
+use support::captured::Captured;
 use support::{TOKEN, client};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -84,30 +82,10 @@ fn assert_hidden(what: &str, text: &str) {
     }
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn errors_and_traces_never_repeat_an_echoed_token() {
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(captured.subscriber());
     let server = echoing_server().await;
     let client = client(&server);
 
@@ -135,7 +113,7 @@ async fn errors_and_traces_never_repeat_an_echoed_token() {
             assert!(err.to_string().contains("[redacted]"), "{err}");
         }
     }
-    let traced = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let traced = captured.text();
     assert!(
         traced.contains("aelyst.add_tags"),
         "the calls were traced: {traced}"

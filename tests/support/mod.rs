@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // Each test file uses its own share of these.
 
+pub mod captured;
 pub mod counting;
 pub mod held_clock;
+pub mod scratch;
 pub mod sim_clock;
 
 use std::future::Future;
