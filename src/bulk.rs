@@ -74,7 +74,8 @@ impl Client {
 ///
 /// A contact's items go one at a time, in input order, and only a request that can be sent
 /// at once holds a place among the calls in flight: a contact waiting for its turn (its
-/// path's pace, a 429's hold) or for a retry or a requeue holds up no other contact.
+/// path's pace, a 429's hold) or for a retry or a requeue holds up no other contact, as long
+/// as its waiting items fit in the run's intake of 16 items per place.
 ///
 /// ```
 /// # #[cfg(feature = "fake")]
@@ -350,7 +351,12 @@ impl Lanes {
     /// Waits for the turn of `identifier`'s next item. Dropped while it waits, it leaves the
     /// line.
     async fn turn(&self, identifier: &Identifier) -> Turn<'_> {
-        let contact = identifier.to_string();
+        // An email names its contact whatever its case (mail systems, and the API's contacts,
+        // match it so): `email:Ann@x.com` and `email:ann@x.com` share a lane, in input order.
+        let contact = match identifier {
+            Identifier::Email(email) => format!("email:{}", email.as_str().to_lowercase()),
+            other => other.to_string(),
+        };
         let lane = self.lanes().entry(contact.clone()).or_default().clone();
         let guard = lane.lock_owned().await;
         Turn {

@@ -21,9 +21,9 @@ use crate::outside::text::{self, shown};
 ///
 /// Messages are lowercase and say each thing once: a transport error's cause is in its
 /// [`source`](std::error::Error::source) chain, not repeated in its `Display`. A server's
-/// words are shown bounded, with control characters replaced. The client's token never
-/// appears in an `Error`, its `Display` or its `Debug`, and neither does the request URL,
-/// which holds the contact's email or phone.
+/// words are shown bounded, with control and invisible characters replaced. The client's
+/// token never appears in an `Error`, its `Display` or its `Debug` (it is redacted from what a
+/// server says), and neither does the request URL, which holds the contact's email or phone.
 ///
 /// ```
 /// # #[cfg(feature = "fake")]

@@ -21,12 +21,13 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        // `f64` parsing also takes "inf", "NaN" and "-1": none of them is a wait. A count of
-        // seconds too long for a float (400 digits) is still a count, and is held to the cap.
-        let number = value
+        // `f64` parsing also takes "inf", "NaN" and "-1": none of them is a wait, and none is
+        // written in digits alone. A count of seconds too long for a float (400 digits) is
+        // still a count, and is held to the cap.
+        let digits = value
             .bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+'));
-        if !number || seconds.is_nan() || seconds < 0.0 {
+        if !digits {
             return None;
         }
         return Some(Duration::from_secs_f64(
@@ -95,7 +96,9 @@ mod tests {
     #[test]
     fn garbled_retry_after_is_none() {
         let now = SystemTime::now();
-        for garbage in ["soon", "-1", "NaN", "inf", "", "1e400x"] {
+        for garbage in [
+            "soon", "-1", "-0.5", "NaN", "nan", "inf", "+inf", "-inf", "infinity", "", "1e400x",
+        ] {
             assert_eq!(
                 retry_after(&headers(&[(&RETRY_AFTER, garbage)]), now),
                 None,

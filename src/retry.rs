@@ -261,9 +261,7 @@ impl<'a> Spent<'a> {
 
 impl Drop for Spent<'_> {
     fn drop(&mut self) {
-        if self.pending > 0 {
-            self.quota.refund(self.pending);
-        }
+        self.quota.refund(std::mem::take(&mut self.pending));
     }
 }
 
@@ -428,6 +426,33 @@ mod tests {
         );
         drop(failed);
         assert_eq!(quota.left(), QUOTA_CAPACITY - 5);
+    }
+
+    #[test]
+    fn a_success_gives_back_every_token_its_retries_took() {
+        let quota = RetryQuota::default();
+        // Others have spent all but 50, so that what comes back shows below the cap.
+        while quota.left() > 50 {
+            quota.take(RetryKind::Transient);
+        }
+        let mut call = Spent::new(&quota);
+        assert!(call.take(RetryKind::Transient));
+        call.sending();
+        assert!(call.take(RetryKind::Timeout));
+        call.sending();
+        assert!(
+            call.take(RetryKind::Transient),
+            "a retry paid for, not sent yet"
+        );
+        assert_eq!(quota.left(), 50 - 20);
+        call.succeeded();
+        assert_eq!(quota.left(), 50, "5 + 10 sent and 5 not sent, all back");
+        drop(call);
+        assert_eq!(quota.left(), 50, "nothing more on drop");
+
+        let mut clean = Spent::new(&quota);
+        clean.succeeded();
+        assert_eq!(quota.left(), 51, "a success with no retry earns one token");
     }
 
     #[test]

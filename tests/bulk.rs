@@ -525,3 +525,28 @@ async fn parked_retries_never_put_more_calls_in_flight_than_the_concurrency() {
         most.load(Ordering::SeqCst)
     );
 }
+
+#[tokio::test]
+async fn an_emails_items_go_in_input_order_whatever_its_case() {
+    let (fake, client, _clock) = fake_and_client().await;
+    let written = ["email:Ann@x.com", "email:ann@x.com", "email:ANN@X.COM"];
+    let items: Vec<(Identifier, [String; 1])> = (0..9)
+        .map(|i| (written[i % 3].parse().unwrap(), [format!("t{i}")]))
+        .collect();
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .concurrency(8)
+        .run(stream::iter(items))
+        .collect()
+        .await;
+
+    assert!(outcomes.iter().all(|o| o.is_ok()));
+    let sent: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice::<Vec<String>>(r.body()).unwrap()[0].clone())
+        .collect();
+    let expected: Vec<String> = (0..9).map(|i| format!("t{i}")).collect();
+    assert_eq!(sent, expected, "one contact, one lane, in input order");
+}
