@@ -295,7 +295,7 @@ impl BulkTagger {
             counts.calls += 1;
             let inner = self.client.inner();
             let request = inner.request(identifier, tags::serialize(chunk));
-            let mut call = Call::new(inner, identifier, request);
+            let mut call = Call::parked(inner, identifier, request);
             let result = loop {
                 match call.step(Some(permits)).await {
                     Step::Wait(delay) => clock.sleep(delay).await,
@@ -449,7 +449,7 @@ impl<K> fmt::Debug for BulkStream<K> {
 /// let outcome = fake.client()?.bulk_tagger().queued_delay(std::time::Duration::ZERO).run(items).next().await.unwrap();
 /// assert_eq!((*outcome.key(), outcome.identifier(), outcome.tags()), (0, &Identifier::id(7), &["a".to_owned(), "b".to_owned()][..]));
 /// assert_eq!((outcome.calls(), outcome.requeues(), outcome.retries()), (2, 1, 0));
-/// assert_eq!(outcome.result()?.contact_id(), 7);
+/// assert_eq!(outcome.into_result()?.contact_id(), 7);
 /// # Ok(())
 /// # }
 /// # #[cfg(feature = "fake")]

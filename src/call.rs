@@ -17,6 +17,10 @@ use crate::{Error, Identifier, TagsAdded, response};
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
+/// The longest a bulk item waits for its first turn (the caller's ceiling, a place among the
+/// calls in flight) before it is given up: as long as the longest `Retry-After` taken.
+const LONGEST_TURN: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What came of a step.
 #[derive(Debug)]
 pub(crate) enum Step {
@@ -33,7 +37,8 @@ pub(crate) struct Call<'a> {
     request: Prepared,
     key: Option<u64>,
     budget: Duration,
-    deadline: Instant,
+    /// When the budget runs out; for a bulk item's call, set when its first request goes.
+    deadline: Option<Instant>,
     attempt: u32,
     last_error: Option<Error>,
     spent: Spent<'a>,
@@ -41,10 +46,20 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// A call of `request` to `identifier`, whose budget starts now.
+    /// A call of `request` to `identifier`, whose budget starts now: a caller's own call,
+    /// whose waits for the rate limiter are part of what it asked for.
     pub(crate) fn new(inner: &'a Inner, identifier: &Identifier, request: Prepared) -> Self {
+        let mut call = Self::parked(inner, identifier, request);
+        call.deadline = Some(call.deadline_from(inner.clock.now()));
+        call
+    }
+
+    /// A bulk item's call, whose budget starts when its first request goes: waiting its turn
+    /// among the run's other items (the caller's ceiling, a place among the calls in flight)
+    /// costs it nothing, up to [`LONGEST_TURN`]. A 429 that holds its path past the budget
+    /// still ends it at once, unsent.
+    pub(crate) fn parked(inner: &'a Inner, identifier: &Identifier, request: Prepared) -> Self {
         let budget = inner.retry.total_budget();
-        let started = inner.clock.now();
         Self {
             key: inner
                 .limiter
@@ -53,10 +68,7 @@ impl<'a> Call<'a> {
             inner,
             request,
             budget,
-            // A budget too large to add is as good as none.
-            deadline: started
-                .checked_add(budget)
-                .unwrap_or(started + Duration::from_secs(u32::MAX.into())),
+            deadline: None,
             attempt: 0,
             last_error: None,
             spent: Spent::new(&inner.quota),
@@ -94,16 +106,31 @@ impl<'a> Call<'a> {
         step
     }
 
+    /// When a budget starting at `now` runs out; a budget too large to add is as good as none.
+    fn deadline_from(&self, now: Instant) -> Instant {
+        now.checked_add(self.budget)
+            .unwrap_or(now + Duration::from_secs(u32::MAX.into()))
+    }
+
     async fn attempt_once(&mut self, places: Option<&Semaphore>) -> Step {
         let inner = self.inner;
         let clock = &*inner.clock;
         let mut now = clock.now();
         let _place;
         if let (Some(limiter), Some(key)) = (&inner.limiter, self.key) {
-            match limiter
-                .acquire(key, clock, now, self.deadline, places)
-                .await
-            {
+            let deadline = match self.deadline {
+                Some(deadline) => deadline,
+                None => {
+                    if let Some(left) = limiter
+                        .held_for(key, now)
+                        .filter(|&left| left >= self.budget)
+                    {
+                        return self.give_up(Error::held(left));
+                    }
+                    now + LONGEST_TURN
+                }
+            };
+            match limiter.acquire(key, clock, now, deadline, places).await {
                 Ok((released, place)) => (now, _place) = (released, place),
                 // After an attempt, its answer says more than the hold: the caller's next
                 // call meets the hold and is told of it.
@@ -127,7 +154,11 @@ impl<'a> Call<'a> {
             };
             now = clock.now();
         }
-        let left = self.deadline.saturating_duration_since(now);
+        let deadline = match self.deadline {
+            Some(deadline) => deadline,
+            None => *self.deadline.insert(self.deadline_from(now)),
+        };
+        let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
             return self.out_of_time();
         }
@@ -151,7 +182,7 @@ impl<'a> Call<'a> {
             return self.give_up(err);
         };
         // A retry at the deadline would have no time to be sent.
-        if now.checked_add(delay).is_none_or(|at| at >= self.deadline) {
+        if now.checked_add(delay).is_none_or(|at| at >= deadline) {
             tracing::debug!(
                 attempt,
                 delay_ms = delay.as_millis() as u64,

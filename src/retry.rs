@@ -97,7 +97,9 @@ impl RetryPolicy {
     }
 
     /// The total time one call may take: every attempt, every wait between attempts and every
-    /// hold by the client's rate limiter. Each attempt's timeout is cut to what is left.
+    /// hold by the client's rate limiter. Each attempt's timeout is cut to what is left. In a
+    /// [bulk run](crate::BulkTagger) it starts with the item's first request, so that waiting
+    /// its turn among the run's other items costs it nothing.
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = budget;
         self

@@ -189,3 +189,82 @@ async fn thousands_of_items_of_one_contact_go_at_its_pace_with_bounded_memory() 
         "{most_under_way} under way at once"
     );
 }
+
+#[tokio::test]
+async fn waiting_for_the_callers_ceiling_costs_an_item_none_of_its_budget() {
+    const CONTACTS: u64 = 300;
+    let clock = HeldClock::new();
+    let fake = FakeServer::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    // One request a second across all paths, and 256 items taken in: the last waits far
+    // longer than its 120 s budget for its turn.
+    let client = fake
+        .client_builder()
+        .clock(clock.clone())
+        .max_requests_per_second(1)
+        .build()
+        .unwrap();
+    let items = (1..=CONTACTS).map(|id| (Identifier::id(id), ["t"]));
+    let mut run = client
+        .bulk_tagger()
+        .concurrency(16)
+        .run(futures_util::stream::iter(items));
+
+    let mut done = 0;
+    while done < CONTACTS {
+        match tokio::time::timeout(Duration::from_millis(20), run.next()).await {
+            Ok(outcome) => {
+                let outcome = outcome.expect("one outcome per input");
+                assert!(outcome.is_ok(), "{:?}", outcome.result());
+                done += 1;
+            }
+            Err(_) => clock.advance(Duration::from_secs(1)),
+        }
+    }
+    assert_eq!(fake.request_count(), CONTACTS);
+}
+
+#[tokio::test]
+async fn waiting_for_a_place_behind_a_slow_server_costs_an_item_none_of_its_budget() {
+    // Every answer takes 20 ms; one place; a budget of 200 ms. The 30th item waits 600 ms for
+    // its place, and needs only 20 ms once it has one.
+    let base_url = support::raw_server(|mut stream| async move {
+        loop {
+            support::read_request_head(&mut stream).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 15\r\n\r\n{\"contactId\":1}";
+            if tokio::io::AsyncWriteExt::write_all(&mut stream, answer)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .token("t")
+        .base_url(base_url)
+        .retry_policy(aelyst::RetryPolicy::default().budget(Duration::from_millis(200)))
+        .build()
+        .unwrap();
+    let items = (1..=30u64).map(|id| (Identifier::id(id), ["t"]));
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .concurrency(1)
+        .run(futures_util::stream::iter(items))
+        .collect()
+        .await;
+
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.is_ok()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed, first: {:?}",
+        failed.len(),
+        failed[0].result()
+    );
+}

@@ -350,6 +350,12 @@ impl Limiter {
         }
     }
 
+    /// How much longer a 429 holds `key`'s path, if one does.
+    pub(crate) fn held_for(&self, key: u64, now: Instant) -> Option<Duration> {
+        let until = self.lock().paths.get(&key)?.held_until?;
+        (until > now).then(|| until - now)
+    }
+
     /// Learns from a response on `key`, answered at `now`.
     pub(crate) fn observe(&self, key: u64, now: Instant, answer: Answer) {
         let mut table = self.lock();
