@@ -12,7 +12,7 @@ use std::time::Duration;
 use aelyst::fake::{FakeServer, Fault};
 use aelyst::{BulkOutcome, Client, Identifier};
 use futures_util::StreamExt;
-use support::held_clock::HeldClock;
+use support::held_clock::{self, HeldClock};
 use tokio::sync::mpsc;
 
 /// The limiter's window per path: the API's second and a margin.
@@ -25,13 +25,7 @@ const PROMPTLY: Duration = Duration::from_secs(30);
 /// A fake with the API's limit and a client, both on `clock`, which stands still until the
 /// test moves it.
 async fn fake_and_client(clock: &HeldClock) -> (FakeServer, Client) {
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
-    let client = fake.client_builder().clock(clock.clone()).build().unwrap();
-    (fake, client)
+    held_clock::fake_and_client(clock, aelyst::RetryPolicy::default()).await
 }
 
 /// Runs `items` with concurrency 4 on a task of its own; the outcomes come on the channel.

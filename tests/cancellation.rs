@@ -6,9 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use aelyst::fake::{FakeServer, Fault};
+use aelyst::fake::Fault;
 use aelyst::{Client, Identifier, RetryPolicy};
-use support::held_clock::HeldClock;
+use support::held_clock::{HeldClock, fake_and_client};
 
 /// The limiter's window per path: the API's second and a margin.
 const PATH_WINDOW: Duration = Duration::from_millis(1050);
@@ -19,21 +19,6 @@ const PATIENCE: Duration = Duration::from_millis(5);
 
 /// A call that must end without the clock moving: it fails the test rather than hang.
 const PROMPTLY: Duration = Duration::from_secs(10);
-
-async fn fake_and_client(clock: &HeldClock, policy: RetryPolicy) -> (FakeServer, Client) {
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
-    let client = fake
-        .client_builder()
-        .clock(clock.clone())
-        .retry_policy(policy)
-        .build()
-        .unwrap();
-    (fake, client)
-}
 
 /// Starts `count` calls on `who` at once and gives up on each after [`PATIENCE`]; returns how
 /// many ended by themselves before that.

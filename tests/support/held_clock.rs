@@ -75,3 +75,23 @@ impl Clock for HeldClock {
         })
     }
 }
+
+/// A fake with the API's limit and a client retrying as `policy` says, both on `clock`.
+#[cfg(feature = "fake")]
+pub async fn fake_and_client(
+    clock: &HeldClock,
+    policy: aelyst::RetryPolicy,
+) -> (aelyst::fake::FakeServer, aelyst::Client) {
+    let fake = aelyst::fake::FakeServer::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let client = fake
+        .client_builder()
+        .clock(clock.clone())
+        .retry_policy(policy)
+        .build()
+        .unwrap();
+    (fake, client)
+}
