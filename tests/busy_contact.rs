@@ -262,3 +262,30 @@ async fn waiting_for_a_place_behind_a_slow_server_costs_an_item_none_of_its_budg
         failed[0].result()
     );
 }
+
+#[tokio::test]
+async fn an_item_whose_path_is_held_past_its_budget_ends_at_once_unsent() {
+    let clock = HeldClock::new();
+    let (fake, client) = fake_and_client(&clock).await;
+    fake.fail_next(
+        1,
+        Fault::RateLimited {
+            retry_after: Duration::from_secs(300),
+        },
+    );
+    let mut outcomes = run(&client, vec![Identifier::id(1); 3]);
+
+    let mut unsent = 0;
+    for _ in 0..3 {
+        let outcome = tokio::time::timeout(PROMPTLY, outcomes.recv())
+            .await
+            .expect("no item waits out a hold longer than its budget")
+            .expect("the run goes on");
+        let err = outcome.result().unwrap_err();
+        assert_eq!(err.status(), Some(429), "{err}");
+        unsent += usize::from(err.attempts() == 0);
+    }
+    assert_eq!(unsent, 2, "the items after the 429 were not sent");
+    assert_eq!(fake.request_count(), 1);
+    assert_eq!(clock.elapsed(), Duration::ZERO);
+}

@@ -93,3 +93,43 @@ impl Gate {
                 .is_none_or(|batch| batch.last + pace.window <= now)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PACE: Pace = Pace {
+        limit: 5,
+        window: Duration::from_secs(1),
+    };
+
+    fn batch(gate: &Gate) -> (u32, Instant) {
+        let batch = gate.batch.unwrap();
+        (batch.count, batch.last)
+    }
+
+    #[test]
+    fn others_requests_join_the_batch_only_past_ours() {
+        let t0 = Instant::now();
+        let half = t0 + Duration::from_millis(500);
+        let mut gate = Gate::default();
+        gate.add(t0, 2, PACE);
+        // The server counted our two: nothing changes, not even when the batch's last left.
+        gate.count_others(half, RateLimit::new(5, 3), PACE);
+        assert_eq!(batch(&gate), (2, t0));
+        // Four counted: two came from elsewhere, and count as sent now.
+        gate.count_others(half, RateLimit::new(5, 1), PACE);
+        assert_eq!(batch(&gate), (4, half));
+    }
+
+    #[test]
+    fn a_batch_of_ours_a_window_old_counts_for_nothing() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(2);
+        let mut gate = Gate::default();
+        gate.add(t0, 5, PACE);
+        // The server's new window holds two requests, none of them ours.
+        gate.count_others(later, RateLimit::new(5, 3), PACE);
+        assert_eq!(batch(&gate), (2, later));
+    }
+}

@@ -762,6 +762,81 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_table_shrunk_after_a_burst_keeps_room_for_the_paths_still_in_use() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        for i in 0..10_000 {
+            send(&limiter, &clock, &format!("/burst/{i}"), 1).await;
+        }
+        clock.advance(PATH_WINDOW * 6 / 10);
+        for i in 0..100 {
+            send(&limiter, &clock, &format!("/busy/{i}"), 1).await;
+        }
+        // A window after the burst, only the busy paths are still remembered.
+        clock.advance(PATH_WINDOW * 6 / 10);
+        send(&limiter, &clock, "/busy/0", 1).await;
+        let table = limiter.lock();
+        assert_eq!(table.paths.len(), 100);
+        assert!(
+            (200..1024).contains(&table.paths.capacity()),
+            "room for twice the paths in use, and no more: {}",
+            table.paths.capacity()
+        );
+    }
+
+    #[test]
+    fn past_its_cap_the_table_tracks_no_new_path() {
+        let limiter = Limiter::new(None);
+        let mut table = limiter.lock();
+        for key in 0..MAX_PATHS as u64 {
+            assert!(table.path(key).is_some());
+        }
+        assert!(table.path(u64::MAX).is_none(), "no room for one more");
+        assert!(table.path(7).is_some(), "a path it tracks stays");
+        assert_eq!(table.paths.len(), MAX_PATHS);
+    }
+
+    #[test]
+    fn a_newcomer_never_passes_a_request_already_in_line() {
+        let limiter = Limiter::new(None);
+        let clock = Frozen(Instant::now());
+        let now = clock.now();
+        let key = limiter.key("POST", "/a");
+        for _ in 0..5 {
+            assert!(poll_once(limiter.pass(key, &clock, now, now + FAR)).is_some());
+        }
+        let mut first = Box::pin(limiter.pass(key, &clock, now, now + FAR));
+        assert!(
+            poll_once(first.as_mut()).is_none(),
+            "the sixth waits for the window"
+        );
+        // The window is over, but the one in line has not woken yet: the newcomer queues
+        // behind it instead of taking its turn.
+        let later = now + PATH_WINDOW * 2;
+        assert!(poll_once(limiter.pass(key, &clock, later, later + FAR)).is_none());
+    }
+
+    #[test]
+    fn a_small_table_keeps_its_capacity_when_swept() {
+        let (limiter, clock) = (Limiter::new(None), Frozen(Instant::now()));
+        let now = clock.now();
+        for path in ["/a", "/b", "/c"] {
+            let key = limiter.key("POST", path);
+            assert!(poll_once(limiter.pass(key, &clock, now, now + FAR)).is_some());
+        }
+        let capacity = limiter.lock().paths.capacity();
+        let later = now + PATH_WINDOW * 2;
+        let key = limiter.key("POST", "/d");
+        assert!(poll_once(limiter.pass(key, &clock, later, later + FAR)).is_some());
+        let table = limiter.lock();
+        assert_eq!(table.paths.len(), 1, "the idle paths were forgotten");
+        assert_eq!(
+            table.paths.capacity(),
+            capacity,
+            "a small table is not shrunk"
+        );
+    }
+
     use crate::clock::SystemClock;
     use std::future::Future;
 }
