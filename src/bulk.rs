@@ -1,5 +1,6 @@
 //! Tagging many contacts: [`BulkTagger`] runs a stream of inputs with bounded concurrency and
-//! yields exactly one [`BulkOutcome`] per input.
+//! yields exactly one [`BulkOutcome`] per input, adding or removing tags as its
+//! [`Operation`] says.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,7 +16,7 @@ use tokio::sync::Semaphore;
 use crate::call::{Call, Step};
 use crate::error::InvalidInput;
 use crate::tags;
-use crate::{Client, Error, Identifier, MAX_TAGS, Tags, TagsAdded};
+use crate::{Client, Error, Identifier, MAX_TAGS, Operation, Tags, TagsUpdated};
 
 /// The ways into a bulk run, on the client.
 impl Client {
@@ -54,7 +55,38 @@ impl Client {
         self.bulk_tagger().run(items)
     }
 
-    /// Options for a bulk run: concurrency, requeues of 449 answers, and keys of your own.
+    /// Removes tags from many contacts: [`add_tags_bulk`](Self::add_tags_bulk) with
+    /// [`Operation::RemoveTags`], the same engine and guarantees.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// use aelyst::Identifier;
+    ///
+    /// # let fake = aelyst::fake::FakeServer::start().await?;
+    /// # let client = fake.client()?;
+    /// let ended = (1..=100).map(|id| (Identifier::id(id), ["campaign-2026"]));
+    /// let outcomes: Vec<_> = client.remove_tags_bulk(futures_util::stream::iter(ended)).collect().await;
+    /// assert!(outcomes.iter().all(|outcome| outcome.is_ok()));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn remove_tags_bulk<S, T>(&self, items: S) -> crate::BulkStream<u64>
+    where
+        S: futures_util::Stream<Item = (Identifier, T)> + Send + 'static,
+        T: IntoIterator + Send + 'static,
+        T::Item: Into<String>,
+    {
+        self.bulk_tagger()
+            .operation(Operation::RemoveTags)
+            .run(items)
+    }
+
+    /// Options for a bulk run: the operation (adding tags unless told), concurrency, requeues
+    /// of 449 answers, and keys of your own.
     pub fn bulk_tagger(&self) -> crate::BulkTagger {
         crate::BulkTagger::new(self.clone())
     }
@@ -64,6 +96,7 @@ impl Client {
 ///
 /// | option | default |
 /// | --- | --- |
+/// | [`operation`](Self::operation) | [`Operation::AddTags`] |
 /// | [`concurrency`](Self::concurrency) | 16 calls in flight |
 /// | [`max_requeues`](Self::max_requeues) | a 449 is requeued up to 5 times per contact |
 /// | [`queued_delay`](Self::queued_delay) | 60 s before a requeued contact goes again, unless the 449 says `Retry-After` |
@@ -102,6 +135,7 @@ impl Client {
 #[derive(Debug, Clone)]
 pub struct BulkTagger {
     client: Client,
+    operation: Operation,
     concurrency: usize,
     max_requeues: u32,
     queued_delay: Duration,
@@ -122,11 +156,18 @@ impl BulkTagger {
     pub(crate) fn new(client: Client) -> Self {
         Self {
             client,
+            operation: Operation::AddTags,
             concurrency: 16,
             max_requeues: 5,
             queued_delay: Duration::from_secs(60),
             max_wait: Duration::from_secs(600),
         }
+    }
+
+    /// What every item's calls do: add its tags (the default) or remove them.
+    pub fn operation(mut self, operation: Operation) -> Self {
+        self.operation = operation;
+        self
     }
 
     /// The most calls in flight at once, clamped to 1 to 1,024. The client's
@@ -267,7 +308,7 @@ impl BulkTagger {
         tags: &[String],
         counts: &mut Counts,
         permits: &Semaphore,
-    ) -> Result<TagsAdded, Error> {
+    ) -> Result<TagsUpdated, Error> {
         let mut chunks = tags.chunks(MAX_TAGS);
         // Checked tags are never empty: there is always a first chunk.
         let first = chunks.next().unwrap_or_default();
@@ -288,13 +329,13 @@ impl BulkTagger {
         chunk: &[String],
         counts: &mut Counts,
         permits: &Semaphore,
-    ) -> Result<TagsAdded, Error> {
+    ) -> Result<TagsUpdated, Error> {
         let clock = &*self.client.inner().clock;
         let mut requeues = 0;
         loop {
             counts.calls += 1;
             let inner = self.client.inner();
-            let request = inner.request(identifier, tags::serialize(chunk));
+            let request = inner.request(self.operation, identifier, tags::serialize(chunk));
             let mut call = Call::parked(inner, identifier, request);
             let result = loop {
                 match call.step(Some(permits)).await {
@@ -463,7 +504,7 @@ pub struct BulkOutcome<K> {
     calls: u32,
     requeues: u32,
     retries: u32,
-    result: Result<TagsAdded, Error>,
+    result: Result<TagsUpdated, Error>,
 }
 
 impl<K> BulkOutcome<K> {
@@ -483,7 +524,7 @@ impl<K> BulkOutcome<K> {
         &self.tags
     }
 
-    /// How many Add tags calls were made for it: one per ten tags, plus requeues.
+    /// How many calls were made for it: one per ten tags, plus requeues.
     pub fn calls(&self) -> u32 {
         self.calls
     }
@@ -498,17 +539,17 @@ impl<K> BulkOutcome<K> {
         self.retries
     }
 
-    /// The last call's result: every tag added, or the error that stopped it.
+    /// The last call's result: every tag added (or removed), or the error that stopped it.
     ///
     /// # Errors
     ///
     /// The error that stopped this input: invalid tags or identifier, or the last failed
     /// call once its retries and requeues were spent.
-    pub fn result(&self) -> Result<&TagsAdded, &Error> {
+    pub fn result(&self) -> Result<&TagsUpdated, &Error> {
         self.result.as_ref()
     }
 
-    /// Whether every tag was added.
+    /// Whether every tag was added (or removed).
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
     }
@@ -518,7 +559,7 @@ impl<K> BulkOutcome<K> {
     /// # Errors
     ///
     /// As for [`result`](Self::result).
-    pub fn into_result(self) -> Result<TagsAdded, Error> {
+    pub fn into_result(self) -> Result<TagsUpdated, Error> {
         self.result
     }
 }

@@ -1,4 +1,4 @@
-//! One Add tags call, attempt by attempt: the rate limiter's turn, one attempt, and the retry
+//! One call of an [`Operation`](crate::Operation), attempt by attempt: the rate limiter's turn, one attempt, and the retry
 //! policy's word on what comes next. A single call runs its steps in a loop, waiting between
 //! them; a bulk run parks an item between steps, outside its places among the calls in
 //! flight, so that a wait holds no place.
@@ -13,7 +13,7 @@ use crate::inner::{Inner, Prepared, USER_AGENT};
 use crate::limiter::Answer;
 use crate::limiter::Refused;
 use crate::retry::{Decision, Spent};
-use crate::{Error, Identifier, TagsAdded, response};
+use crate::{Error, Identifier, TagsUpdated, response};
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -25,7 +25,7 @@ const LONGEST_TURN: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Debug)]
 pub(crate) enum Step {
     /// The call is over.
-    Done(Result<TagsAdded, Error>),
+    Done(Result<TagsUpdated, Error>),
     /// The attempt failed in a way the policy retries: the next step goes after this wait.
     Wait(Duration),
 }
@@ -60,11 +60,14 @@ impl<'a> Call<'a> {
     /// still ends it at once, unsent.
     pub(crate) fn parked(inner: &'a Inner, identifier: &Identifier, request: Prepared) -> Self {
         let budget = inner.retry.total_budget();
+        let operation = request.operation;
         Self {
+            // The API counts each method on a path apart: an add and a remove of one contact
+            // are paced, and held by a 429, each on its own.
             key: inner
                 .limiter
                 .as_ref()
-                .map(|limiter| limiter.key("POST", request.url.path())),
+                .map(|limiter| limiter.key(operation.method(), request.url.path())),
             inner,
             request,
             budget,
@@ -72,16 +75,13 @@ impl<'a> Call<'a> {
             attempt: 0,
             last_error: None,
             spent: Spent::new(&inner.quota),
-            span: tracing::debug_span!(
-                "aelyst.add_tags",
-                contact = %identifier.masked(),
-                attempts = tracing::field::Empty,
-            ),
+            span: operation.span(&identifier.masked()),
         }
     }
 
-    /// Runs the call to its end, waiting between attempts: what `add_tags` does.
-    pub(crate) async fn run(mut self) -> Result<TagsAdded, Error> {
+    /// Runs the call to its end, waiting between attempts: what `add_tags` and `remove_tags`
+    /// do.
+    pub(crate) async fn run(mut self) -> Result<TagsUpdated, Error> {
         loop {
             match self.step(None).await {
                 Step::Wait(delay) => self.inner.clock.sleep(delay).await,
@@ -171,7 +171,12 @@ impl<'a> Call<'a> {
         let err = match result {
             Ok(done) => {
                 tracing::Span::current().record("attempts", attempt);
-                tracing::debug!(attempt, contact_id = done.contact_id(), "tags added");
+                tracing::debug!(
+                    attempt,
+                    contact_id = done.contact_id(),
+                    "tags {}",
+                    self.request.operation.done()
+                );
                 return Step::Done(Ok(done.with_attempts(attempt)));
             }
             Err(err) => err,
@@ -224,7 +229,7 @@ impl<'a> Call<'a> {
 
     /// Tells the rate limiter and the caller's hook what a response, answered at `answered`,
     /// said of the quota.
-    fn learn(&self, key: Option<u64>, answered: Instant, result: &Result<TagsAdded, Error>) {
+    fn learn(&self, key: Option<u64>, answered: Instant, result: &Result<TagsUpdated, Error>) {
         let inner = self.inner;
         let (rate_limit, refused, retry_after) = match result {
             Ok(done) => (done.rate_limit(), false, None),
@@ -251,11 +256,11 @@ impl<'a> Call<'a> {
     }
 
     /// One HTTP exchange.
-    async fn exchange(&self, timeout: Duration) -> Result<TagsAdded, Error> {
+    async fn exchange(&self, timeout: Duration) -> Result<TagsUpdated, Error> {
         let (inner, request) = (self.inner, &self.request);
         let mut builder = inner
             .http
-            .post(request.url.clone())
+            .request(request.operation.http_method(), request.url.clone())
             .header(header::AUTHORIZATION, inner.authorization.clone())
             .header(header::CONTENT_TYPE, APPLICATION_JSON)
             .header(header::ACCEPT, APPLICATION_JSON)

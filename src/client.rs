@@ -1,4 +1,4 @@
-//! [`Client`]: the handle that sends Add tags calls.
+//! [`Client`]: the handle that sends Add tags and Remove tags calls.
 
 use std::fmt;
 use std::future::Future;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::call::Call;
 use crate::inner::Inner;
-use crate::{Error, Identifier, REDACTED, TagsAdded};
+use crate::{Error, Identifier, Operation, REDACTED, TagsUpdated};
 
 /// The API's address, from the specification's `servers`.
 pub const DEFAULT_BASE_URL: &str = "https://api.aelyst.ai/v1";
@@ -114,7 +114,72 @@ impl Client {
         &self,
         identifier: &Identifier,
         tags: I,
-    ) -> impl Future<Output = Result<TagsAdded, Error>> + Send + use<'_, I>
+    ) -> impl Future<Output = Result<TagsUpdated, Error>> + Send + use<'_, I>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.change_tags(Operation::AddTags, identifier, tags)
+    }
+
+    /// Removes tags from a contact: `DELETE {base}/contact/{identifier}/tag` with the tags as
+    /// a JSON array, the twin of [`add_tags`](Self::add_tags).
+    ///
+    /// The same checks go before it (1 to 10 distinct tags, duplicates dropped), and the same
+    /// retries, budget and quota after; it is traced as a span `aelyst.remove_tags`. A tag the
+    /// contact does not have is no error, which makes the call safe to repeat. It is paced
+    /// apart from Add tags on the same contact: the API counts 5 requests per second for each
+    /// method and path, and a 429 to one holds only that one.
+    ///
+    /// The operation is not on the vendor's Add tags page: it is the API's Remove tags as
+    /// respond.io documents and its clients send it, with the limits of Add tags assumed (see
+    /// the README).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`add_tags`](Self::add_tags), for the same reasons.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fake")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let fake = aelyst::fake::FakeServer::start().await?;
+    /// # let client = fake.client()?;
+    /// use aelyst::Identifier;
+    ///
+    /// let who = Identifier::email("ann@example.com")?;
+    /// client.add_tags(&who, ["campaign-2026", "vip"]).await?;
+    /// client.remove_tags(&who, ["campaign-2026"]).await?;
+    /// assert_eq!(fake.tags_of(&who), Some(vec!["vip".to_owned()]));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(feature = "fake")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn remove_tags<I>(
+        &self,
+        identifier: &Identifier,
+        tags: I,
+    ) -> impl Future<Output = Result<TagsUpdated, Error>> + Send + use<'_, I>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.change_tags(Operation::RemoveTags, identifier, tags)
+    }
+
+    /// Adds or removes tags, as `operation` says: [`add_tags`](Self::add_tags) and
+    /// [`remove_tags`](Self::remove_tags) are this call, for code that holds the operation as
+    /// a value (a command line's choice, a job's kind).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`add_tags`](Self::add_tags), for the same reasons.
+    pub fn change_tags<I>(
+        &self,
+        operation: Operation,
+        identifier: &Identifier,
+        tags: I,
+    ) -> impl Future<Output = Result<TagsUpdated, Error>> + Send + use<'_, I>
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
@@ -123,7 +188,7 @@ impl Client {
         // `I` is.
         let inner = &*self.inner;
         let call = inner
-            .prepare(identifier, tags)
+            .prepare(operation, identifier, tags)
             .map(|request| Call::new(inner, identifier, request));
         async move { call?.run().await }
     }
@@ -159,7 +224,7 @@ mod tests {
         let client = Client::builder().token("t").base_url(base).build().unwrap();
         client
             .inner()
-            .prepare(&who.parse().unwrap(), ["a"])
+            .prepare(Operation::AddTags, &who.parse().unwrap(), ["a"])
             .unwrap()
             .url
             .to_string()

@@ -11,7 +11,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::limiter::Limiter;
 use crate::retry::RetryQuota;
-use crate::{Error, Identifier, RateLimit, RetryPolicy, tags};
+use crate::{Error, Identifier, Operation, RateLimit, RetryPolicy, tags};
 
 pub(crate) const USER_AGENT: &str = concat!("aelyst-rust/", env!("CARGO_PKG_VERSION"));
 
@@ -47,18 +47,28 @@ impl Inner {
     }
 
     /// Checks a call's identifier and tags and makes its request.
-    pub(crate) fn prepare<I>(&self, identifier: &Identifier, tags: I) -> Result<Prepared, Error>
+    pub(crate) fn prepare<I>(
+        &self,
+        operation: Operation,
+        identifier: &Identifier,
+        tags: I,
+    ) -> Result<Prepared, Error>
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
         identifier.validate()?;
         let body = tags::json_body(tags)?;
-        Ok(self.request(identifier, body))
+        Ok(self.request(operation, identifier, body))
     }
 
-    /// The request of `body` to `identifier`, both already checked.
-    pub(crate) fn request(&self, identifier: &Identifier, body: Bytes) -> Prepared {
+    /// The request of `operation` with `body` to `identifier`, both already checked.
+    pub(crate) fn request(
+        &self,
+        operation: Operation,
+        identifier: &Identifier,
+        body: Bytes,
+    ) -> Prepared {
         let mut url = self.base_url.clone();
         // Pushing a segment percent-encodes everything that could change the path (`/`, `?`,
         // `#`, `%`, spaces) and leaves `:`, `@` and `+` as the spec writes them.
@@ -68,7 +78,11 @@ impl Inner {
             .push("contact")
             .push(&identifier.to_string())
             .push("tag");
-        Prepared { url, body }
+        Prepared {
+            operation,
+            url,
+            body,
+        }
     }
 }
 
@@ -84,6 +98,7 @@ impl std::fmt::Debug for Inner {
 /// A checked request, ready to send (and, being cheap to clone, to send again).
 #[derive(Debug, Clone)]
 pub(crate) struct Prepared {
+    pub(crate) operation: Operation,
     pub(crate) url: Url,
     pub(crate) body: Bytes,
 }

@@ -1,8 +1,9 @@
 //! A typed async client for the [Aelyst] contacts API, with a faithful fake server for tests.
 //!
-//! The API call this crate speaks is *Add tags*: `POST /contact/{identifier}/tag` on
-//! `https://api.aelyst.ai/v1`, with a bearer token and a JSON array of 1 to 10 tags, answering
-//! `{"contactId": n}`.
+//! The API calls this crate speaks are *Add tags* and *Remove tags*: `POST` and `DELETE` on
+//! `/contact/{identifier}/tag` of `https://api.aelyst.ai/v1`, with a bearer token and a JSON
+//! array of 1 to 10 tags, answering `{"contactId": n}` ([`Client::add_tags`],
+//! [`Client::remove_tags`]; an [`Operation`] names either).
 //!
 //! ```
 //! # #[cfg(feature = "fake")]
@@ -10,12 +11,13 @@
 //! # let fake = aelyst::fake::FakeServer::start().await?;
 //! # unsafe { std::env::set_var("AELYST_API_TOKEN", fake.token()) };
 //! # unsafe { std::env::set_var("AELYST_BASE_URL", fake.base_url()) };
-//! use aelyst::{Client, Identifier, TagsAdded};
+//! use aelyst::{Client, Identifier, TagsUpdated};
 //!
 //! let client = Client::from_env()?; // AELYST_API_TOKEN, optional AELYST_BASE_URL
 //! let who: Identifier = "email:abdc@gmail.com".parse()?;
-//! let done: TagsAdded = client.add_tags(&who, ["vip", "lead"]).await?;
+//! let done: TagsUpdated = client.add_tags(&who, ["vip", "lead"]).await?;
 //! println!("tagged contact {}", done.contact_id());
+//! client.remove_tags(&who, ["lead"]).await?;
 //! if let Some(quota) = done.rate_limit() {
 //!     println!("{} of {} calls left this second", quota.remaining(), quota.limit());
 //! }
@@ -39,7 +41,7 @@
 //! Calls that fail in a way that may pass (429, 5xx, dropped connections, timeouts) are
 //! retried with full-jitter exponential back-off, within a time budget and a client-wide retry
 //! quota; a `Retry-After` always wins. Every clone of a [`Client`] shares a rate limiter that
-//! keeps each path under the API's 5 requests per second and waits out a 429. See
+//! keeps each method on each path under the API's 5 requests per second and waits out a 429. See
 //! [`RetryPolicy`] and [`ClientBuilder`]. Each call is a `tracing` span, with the contact
 //! masked and the token never logged.
 //!
@@ -47,8 +49,8 @@
 //! a call dropped while it waits holds no place in the rate limiter and gives back the retry
 //! tokens it took.
 //!
-//! Many contacts are tagged with [`Client::bulk_tagger`]: bounded concurrency, one outcome per
-//! input, 449s requeued without holding a place.
+//! Many contacts are tagged (or untagged) with [`Client::bulk_tagger`]: bounded concurrency,
+//! one outcome per input, 449s requeued without holding a place.
 //!
 //! Tests drive time by hand through `clock::ManualClock` (with the `test-util` feature),
 //! shared by the client and the [`fake`] server.
@@ -73,8 +75,8 @@
 //!   turns on `test-util`).
 //! - `fake-bin`: the `aelyst-fake` binary, which serves the fake on its own.
 //! - `test-util`: `clock::ManualClock`, a clock tests move by hand.
-//! - `cli`: the `aelyst` command-line tool, which tags one contact or a whole CSV or JSON
-//!   Lines export ([`BulkTagger::run_keyed`] underneath, keyed by line).
+//! - `cli`: the `aelyst` command-line tool, which adds or removes tags of one contact or of a
+//!   whole CSV or JSON Lines export ([`BulkTagger::run_keyed`] underneath, keyed by line).
 //!
 //! [Aelyst]: https://api.aelyst.ai/v1
 #![deny(missing_docs)]
@@ -95,6 +97,7 @@ mod identifier;
 mod inner;
 mod limiter;
 mod lock;
+mod operation;
 #[doc(hidden)]
 pub mod outside;
 mod rate_limit;
@@ -111,12 +114,16 @@ pub use error::Error;
 #[doc(hidden)]
 pub use error::InvalidInput;
 pub use identifier::{Email, Identifier, Phone};
+pub use operation::Operation;
 pub use rate_limit::RateLimit;
 /// The `reqwest` this crate is built on, so that a client of your own for
 /// [`ClientBuilder::http_client`] is of the same version. Its major version is part of this
 /// crate's: a new one comes with a new major version of `aelyst`.
 pub use reqwest;
-pub use response::TagsAdded;
+pub use response::TagsUpdated;
+/// The former name of [`TagsUpdated`], from before Remove tags: code written against it still
+/// compiles.
+pub type TagsAdded = TagsUpdated;
 pub use retry::RetryPolicy;
 pub use tags::{MAX_BULK_TAGS, MAX_TAG_CHARS, MAX_TAGS, MAX_TAGS_READ, Tags};
 

@@ -1,4 +1,4 @@
-//! Turning an HTTP response into a [`TagsAdded`] or an [`Error`], reading at most a capped
+//! Turning an HTTP response into a [`TagsUpdated`] or an [`Error`], reading at most a capped
 //! number of bytes of its body.
 
 use std::time::SystemTime;
@@ -17,13 +17,18 @@ const BODY_CAP: usize = 64 * 1024;
 /// How many bytes of an unexpected body an error keeps.
 const SNIPPET: usize = 256;
 
-/// The result of a successful Add tags call.
+/// The result of a successful Add tags or Remove tags call: the API's `{"contactId": n}`.
+///
+/// It was called `TagsAdded` before Remove tags came; that name still compiles, as an alias.
 ///
 /// ```
 /// # #[cfg(feature = "fake")]
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let fake = aelyst::fake::FakeServer::start().await?;
-/// let done = fake.client()?.add_tags(&aelyst::Identifier::id(42), ["vip"]).await?;
+/// let client = fake.client()?;
+/// let done = client.add_tags(&aelyst::Identifier::id(42), ["vip"]).await?;
+/// assert_eq!(done.contact_id(), 42);
+/// let done = client.remove_tags(&aelyst::Identifier::id(42), ["vip"]).await?;
 /// assert_eq!(done.contact_id(), 42);
 /// # Ok(())
 /// # }
@@ -31,14 +36,14 @@ const SNIPPET: usize = 256;
 /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagsAdded {
+pub struct TagsUpdated {
     contact_id: u64,
     rate_limit: Option<RateLimit>,
     attempts: u32,
 }
 
-impl TagsAdded {
-    /// The id of the contact the tags were added to (`contactId`).
+impl TagsUpdated {
+    /// The id of the contact whose tags were changed (`contactId`).
     pub fn contact_id(&self) -> u64 {
         self.contact_id
     }
@@ -76,7 +81,7 @@ struct ErrorBody {
 
 /// Reads the response and maps it by status. What the server says is kept with every
 /// occurrence of `token` redacted: gateways and proxies echo the `Authorization` header.
-pub(crate) async fn decode(response: reqwest::Response, token: &str) -> Result<TagsAdded, Error> {
+pub(crate) async fn decode(response: reqwest::Response, token: &str) -> Result<TagsUpdated, Error> {
     let status = response.status();
     let rate_limit = headers::rate_limit(response.headers());
     // Only an error waits; a success has no use for the header, nor for the time it needs.
@@ -96,7 +101,7 @@ pub(crate) async fn decode(response: reqwest::Response, token: &str) -> Result<T
             )));
         }
         return match object::<Success>(&body) {
-            Ok(success) => Ok(TagsAdded {
+            Ok(success) => Ok(TagsUpdated {
                 contact_id: success.contact_id,
                 rate_limit,
                 attempts: 1,

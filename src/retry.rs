@@ -8,8 +8,9 @@ use crate::Error;
 
 /// How a [`Client`](crate::Client) retries a call that failed in a way that may pass.
 ///
-/// Adding a tag a contact already has changes nothing, so an Add tags call is safe to repeat,
-/// even when a first attempt may have reached the server before its connection dropped.
+/// Adding a tag a contact already has, or removing one it does not have, changes nothing, so
+/// both calls are safe to repeat, even when a first attempt may have reached the server
+/// before its connection dropped.
 ///
 /// The defaults follow the standard retry mode of the AWS SDKs:
 ///
@@ -183,8 +184,8 @@ pub(crate) fn classify(err: &Error) -> Option<RetryKind> {
 // Asked of an error, answered here, where the rules of retrying are.
 impl Error {
     /// Whether the same call may succeed if tried again later: true for 429, 449, 5xx,
-    /// transport failures and timeouts. Adding a tag a contact already has changes nothing,
-    /// so repeating an Add tags call is safe.
+    /// transport failures and timeouts. Adding a tag a contact already has, or removing one
+    /// it lacks, changes nothing, so repeating either call is safe.
     ///
     /// ```
     /// let err: aelyst::Error = "nope:1".parse::<aelyst::Identifier>().unwrap_err().into();

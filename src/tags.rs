@@ -1,4 +1,4 @@
-//! The tag list of an Add tags call: checked, de-duplicated and written as the JSON body.
+//! The tag list of a call (Add tags or Remove tags): checked, de-duplicated and written as the JSON body.
 
 use bytes::Bytes;
 use serde::Serializer;

@@ -10,7 +10,8 @@ use aelyst::{Client, Error, Identifier};
 struct Running {
     child: Child,
     base_url: String,
-    curl: String,
+    /// The curl lines it prints, one per call of the API.
+    curls: Vec<String>,
 }
 
 impl Running {
@@ -24,14 +25,14 @@ impl Running {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut base_url = None;
-        let mut curl = None;
+        let mut curls = Vec::new();
         for line in lines.by_ref() {
             let line = line.unwrap();
             if let Some(url) = line.strip_prefix("aelyst-fake serving the Aelyst API at ") {
                 base_url = Some(url.to_owned());
             }
             if line.trim_start().starts_with("curl ") {
-                curl = Some(line.trim().to_owned());
+                curls.push(line.trim().to_owned());
             }
             if line.starts_with("press Ctrl-C") {
                 break;
@@ -42,7 +43,7 @@ impl Running {
         Running {
             child,
             base_url: base_url.expect("the binary prints its base url"),
-            curl: curl.expect("the binary prints a curl example"),
+            curls,
         }
     }
 
@@ -96,32 +97,63 @@ async fn serves_with_the_given_token_and_stops_cleanly_on_ctrl_c() {
 }
 
 #[tokio::test]
-async fn its_printed_curl_example_gets_a_real_answer() {
+async fn its_printed_curl_examples_get_a_real_answer() {
     let fake = Running::start(&["--token", "secret"]);
-    assert!(fake.curl.contains("/contact/id:123/tag") && fake.curl.contains("Bearer secret"));
+    assert_eq!(fake.curls.len(), 2, "{:?}", fake.curls);
+    let http = reqwest::Client::new();
+    // Add, then remove, as the vendor's examples write the requests; the fake's contacts
+    // show each took effect.
+    for (curl, method, left) in [
+        (&fake.curls[0], "POST", vec!["abc"]),
+        (&fake.curls[1], "DELETE", vec![]),
+    ] {
+        assert!(
+            curl.starts_with(&format!("curl --request {method} "))
+                && curl.contains("/contact/id:123/tag")
+                && curl.contains("Bearer secret")
+                && curl.contains(r#"--data '[ "abc" ]'"#),
+            "{curl}"
+        );
+        // The same request the printed curl line makes, byte for byte.
+        let response = http
+            .request(
+                method.parse().unwrap(),
+                format!("{}/contact/id:123/tag", fake.base_url),
+            )
+            .header("Authorization", "Bearer secret")
+            .header("Content-Type", "application/json")
+            .body(r#"[ "abc" ]"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.text().await.unwrap(), r#"{"contactId":123}"#);
+        let contacts = http
+            .get(format!(
+                "{}/_fake/contacts",
+                fake.base_url.trim_end_matches("/v1")
+            ))
+            .bearer_auth("secret")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let contacts: serde_json::Value = serde_json::from_str(&contacts).unwrap();
+        assert_eq!(contacts[0]["tags"], serde_json::json!(left), "{method}");
 
-    // The same request the printed curl line makes, byte for byte.
-    let response = reqwest::Client::new()
-        .post(format!("{}/contact/id:123/tag", fake.base_url))
-        .header("Authorization", "Bearer secret")
-        .header("Content-Type", "application/json")
-        .body(r#"[ "abc" ]"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(response.text().await.unwrap(), r#"{"contactId":123}"#);
-
-    // And the line itself, where curl is installed.
-    if let Ok(output) = Command::new("sh")
-        .args(["-c", &format!("{} --silent", fake.curl)])
-        .output()
-    {
-        if output.status.success() {
-            assert_eq!(
-                String::from_utf8_lossy(&output.stdout),
-                r#"{"contactId":123}"#
-            );
+        // And the line itself, where curl is installed.
+        if let Ok(output) = Command::new("sh")
+            .args(["-c", &format!("{curl} --silent")])
+            .output()
+        {
+            if output.status.success() {
+                assert_eq!(
+                    String::from_utf8_lossy(&output.stdout),
+                    r#"{"contactId":123}"#
+                );
+            }
         }
     }
 }
@@ -200,7 +232,7 @@ async fn keeps_serving_when_nobody_reads_its_output() {
     let mut fake = Running {
         child,
         base_url: format!("http://127.0.0.1:{port}/v1"),
-        curl: String::new(),
+        curls: Vec::new(),
     };
     let client = fake.client(aelyst::fake::DEFAULT_TOKEN);
     // A server that died of its closed output is gone within about 0.1 s: watch for 0.5 s.

@@ -25,8 +25,8 @@ Examples:
 Faults: 449, 500, 429[:SECONDS], delay:MILLISECONDS, drop, malformed, oversized[:BYTES]
 Contacts file: [{\"id\": 1, \"email\": \"ann@example.com\", \"phone\": \"+60121233112\", \"tags\": [\"vip\"]}]";
 
-/// Serves a fake Aelyst API (POST /v1/contact/{identifier}/tag) on 127.0.0.1, for offline
-/// development and tests.
+/// Serves a fake Aelyst API (POST and DELETE /v1/contact/{identifier}/tag: Add tags and Remove
+/// tags) on 127.0.0.1, for offline development and tests.
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXAMPLES)]
 struct Args {
@@ -213,7 +213,7 @@ async fn run(args: Args) -> Result<(), FakeError> {
     let contacts = if args.strict {
         "strict (unknown contacts get 404)"
     } else {
-        "created on first use"
+        "created on first use, by an add or a remove"
     };
     say(&format!(
         "aelyst-fake serving the Aelyst API at {}",
@@ -223,11 +223,13 @@ async fn run(args: Args) -> Result<(), FakeError> {
     say(&format!("rate limit: {rate}"));
     say(&format!("contacts:   {contacts}"));
     say("try it:");
-    say(&format!(
-        "  curl --request POST --url {}/contact/id:123/tag --header 'Authorization: Bearer {}' --header 'Content-Type: application/json' --data '[ \"abc\" ]'",
-        fake.base_url(),
-        fake.token()
-    ));
+    for method in ["POST", "DELETE"] {
+        say(&format!(
+            "  curl --request {method} --url {}/contact/id:123/tag --header 'Authorization: Bearer {}' --header 'Content-Type: application/json' --data '[ \"abc\" ]'",
+            fake.base_url(),
+            fake.token()
+        ));
+    }
     say(&format!(
         "contacts held, for the same token: {}/_fake/contacts (the fake's own endpoint, not the API's)",
         fake.base_url().trim_end_matches("/v1")

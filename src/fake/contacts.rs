@@ -361,6 +361,16 @@ impl Contacts {
         Ok(())
     }
 
+    /// Removes tags from a contact; those it does not have are no matter (tags are a set).
+    pub(crate) fn remove_tags(&mut self, id: u64, tags: &[String]) {
+        if let Some(record) = self.records.get_mut(&id) {
+            let before: usize = record.tags.iter().map(String::len).sum();
+            record.tags.retain(|held| !tags.contains(held));
+            let after: usize = record.tags.iter().map(String::len).sum();
+            self.tag_bytes -= before - after;
+        }
+    }
+
     pub(crate) fn tags_of(&self, who: &Who) -> Option<Vec<String>> {
         self.find(who)
             .and_then(|id| self.records.get(&id))

@@ -1,7 +1,8 @@
 //! A faithful fake of the Aelyst API, for examples, tests and your own test suites.
 //!
 //! The real API cannot be reached from CI, and should not be. [`FakeServer`] serves
-//! `POST /v1/contact/{identifier}/tag` on a loopback port and behaves as the API's
+//! `POST /v1/contact/{identifier}/tag` (Add tags) and `DELETE` on the same path (Remove tags)
+//! on a loopback port and behaves as the API's
 //! specification describes it, so that code using [`Client`](crate::Client) can be tested end
 //! to end, offline:
 //!
@@ -17,12 +18,16 @@
 //!   written from the specification and sharing no code with the client's checks; where the
 //!   specification is silent, an email is at most 254 bytes with one `@`, and a phone is `+`
 //!   and 7 to 15 digits.
-//! - **Contacts**: a contact referenced for the first time is created (an `id:` keeps its
-//!   number, an email or phone gets the next free id), so any well-formed call works. Emails
+//! - **Contacts**: a contact referenced for the first time, by either call, is created (an
+//!   `id:` keeps its number, an email or phone gets the next free id), so any well-formed call
+//!   works: the fake takes every contact a test names to exist, as a real workspace's do, and
+//!   a remove on one it has not seen answers 200 and leaves it with no tags. Emails
 //!   match whatever their case. In [strict](FakeServerBuilder::strict) mode an unknown contact
-//!   is answered 404 `Contact not found` instead: the API documents that answer on its sibling
-//!   contact endpoints, not on Add tags.
-//! - **Success**: 200 `{"contactId": n}`; the tags are added to the contact's set.
+//!   is answered 404 `Contact not found` instead, by both calls: the API documents that answer
+//!   on its sibling contact endpoints, not on the tag calls.
+//! - **Success**: 200 `{"contactId": n}`; the tags are added to the contact's set, or removed
+//!   from it (a tag it does not hold is no error: tags are a set). Both calls are read by the
+//!   same rules, and each method has its own rate limit on a path.
 //! - **Inspection**: `GET /_fake/contacts`, with the same token, answers every contact with its
 //!   tags as JSON ([`FakeServer::contacts`] in Rust). It is the fake's own endpoint, not the
 //!   API's.

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use tokio::sync::Notify;
 
 use super::contacts::Contacts;
@@ -61,7 +61,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
             "/v1/contact/{identifier}/tag",
-            post(add_tags).fallback(unrouted),
+            axum::routing::post(tag).delete(tag).fallback(unrouted),
         )
         .route(CONTACTS_PATH, get(contacts))
         .fallback(unrouted)
@@ -113,8 +113,9 @@ async fn contacts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
     response
 }
 
-/// `POST /v1/contact/{identifier}/tag`.
-async fn add_tags(
+/// `POST /v1/contact/{identifier}/tag` (Add tags) and `DELETE` on the same path (Remove
+/// tags): one reading of the request, one rate limit for each method and path.
+async fn tag(
     State(shared): State<Arc<Shared>>,
     Extension(kill): Extension<ConnectionKill>,
     method: Method,
@@ -125,20 +126,25 @@ async fn add_tags(
 ) -> Response {
     let key = format!("{method} {}", uri.path());
     let body_for_rules = body.clone();
-    record(&shared, method, &uri, headers.clone(), body);
+    record(&shared, method.clone(), &uri, headers.clone(), body);
 
-    let response = answer(&shared, &kill, &key, &headers, identifier, &body_for_rules).await;
+    let adds = method == Method::POST;
+    let request = (identifier, &body_for_rules[..]);
+    let response = answer(&shared, &kill, &key, &headers, adds, request).await;
     lock(&shared.log).answered(response.status().as_u16());
     response
 }
+
+/// What the path named and the body said, as the handler got them.
+type Asked<'a> = (Result<Path<String>, PathRejection>, &'a [u8]);
 
 async fn answer(
     shared: &Shared,
     kill: &ConnectionKill,
     key: &str,
     headers: &HeaderMap,
-    identifier: Result<Path<String>, PathRejection>,
-    body: &[u8],
+    adds: bool,
+    (identifier, body): Asked<'_>,
 ) -> Response {
     // Unauthenticated requests belong to no workspace, so they use no quota.
     if !authorized(headers, &shared.token) {
@@ -158,7 +164,7 @@ async fn answer(
     let mut response = match fault {
         Some(Fault::Delay(delay)) => {
             tokio::time::sleep(delay).await;
-            apply_rules(shared, identifier, body)
+            apply_rules(shared, adds, identifier, body)
         }
         Some(Fault::DropConnection) => {
             kill.0.notify_one();
@@ -182,7 +188,7 @@ async fn answer(
             let padding = bytes.min(64 << 20).saturating_sub(head.len() + 2);
             json(StatusCode::OK, format!("{head}{}\"}}", " ".repeat(padding)))
         }
-        None => apply_rules(shared, identifier, body),
+        None => apply_rules(shared, adds, identifier, body),
     };
     if let Decision::Allowed { limit, remaining } = quota {
         set_quota(&mut response, limit, remaining);
@@ -190,10 +196,15 @@ async fn answer(
     response
 }
 
-/// The Add tags rules of the spec: a well-formed identifier, a JSON array of 1 to 10 unique
-/// strings, and (in strict mode) a known contact.
+/// The rules of Add tags (`adds`) and Remove tags, which the spec gives alike: a well-formed
+/// identifier, a JSON array of 1 to 10 unique strings, and (in strict mode) a known contact.
+///
+/// By default every contact exists, as a real workspace's do: one the fake has not seen is
+/// made on first use, by either call, and a remove leaves it with no tags. Strict mode
+/// answers 404 to both.
 fn apply_rules(
     shared: &Shared,
+    adds: bool,
     identifier: Result<Path<String>, PathRejection>,
     body: &[u8],
 ) -> Response {
@@ -205,8 +216,11 @@ fn apply_rules(
     };
     let mut contacts = lock(&shared.contacts);
     let found = contacts.resolve(&who, !shared.strict).and_then(|id| {
-        id.map(|id| contacts.add_tags(id, tags).map(|()| id))
-            .transpose()
+        let change = |id| match adds {
+            true => contacts.add_tags(id, tags),
+            false => Ok(contacts.remove_tags(id, &tags)),
+        };
+        id.map(|id| change(id).map(|()| id)).transpose()
     });
     match found {
         Ok(Some(id)) => json(StatusCode::OK, format!("{{\"contactId\":{id}}}")),
@@ -215,7 +229,7 @@ fn apply_rules(
     }
 }
 
-/// Anything but `POST` on the tag path (405), or any other path (404).
+/// Anything but `POST` or `DELETE` on the tag path (405), or any other path (404).
 async fn unrouted(
     State(shared): State<Arc<Shared>>,
     method: Method,

@@ -102,9 +102,10 @@ impl FakeServerBuilder {
         self
     }
 
-    /// In strict mode an unknown contact is answered with 404 `Contact not found` instead of
-    /// being created. The API documents that answer on its sibling contact endpoints, not on
-    /// Add tags itself, so this is the fake's best guess at the real behaviour.
+    /// In strict mode an unknown contact is answered with 404 `Contact not found`, by Add tags
+    /// and Remove tags alike, instead of being created. The API documents that answer on its
+    /// sibling contact endpoints, not on the tag calls themselves, so this is the fake's best
+    /// guess at the real behaviour.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
         self

@@ -10,7 +10,7 @@ pub mod sim_clock;
 use std::future::Future;
 use std::time::Duration;
 
-use aelyst::{Client, Error, Identifier, RetryPolicy, TagsAdded};
+use aelyst::{Client, Error, Identifier, RetryPolicy, TagsUpdated};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -43,7 +43,7 @@ pub async fn server_answering(template: ResponseTemplate, requests: u64) -> Mock
 }
 
 /// What one call through [`client`] makes of `template`: exactly one request is sent.
-pub async fn answer(template: ResponseTemplate) -> Result<TagsAdded, Error> {
+pub async fn answer(template: ResponseTemplate) -> Result<TagsUpdated, Error> {
     let server = server_answering(template, 1).await;
     client(&server).add_tags(&Identifier::id(1), ["x"]).await
 }

@@ -10,9 +10,9 @@ use aelyst::{InvalidInput, MAX_TAGS, TOKEN_ENV};
 use crate::failed::CreateError;
 use crate::input::OpenError;
 
-/// Every row tagged (or, with --dry-run, valid).
+/// Every row done (or, with --dry-run, valid).
 pub const EXIT_OK: u8 = 0;
-/// Some rows were not tagged; they are in the --failed file (or on standard error).
+/// Some rows were not done; they are in the --failed file (or on standard error).
 pub const EXIT_SOME_FAILED: u8 = 1;
 /// Nothing was sent: bad arguments, no token, an unreadable input or header, or a --failed
 /// that would destroy a file.

@@ -1,4 +1,4 @@
-//! The failed file: the rows not tagged, written as they fail so that a crash loses none.
+//! The failed file: the rows not done, written as they fail so that a crash loses none.
 //!
 //! Rows are appended and flushed to `FILE.partial`, which is valid input as it stands, and
 //! renamed to `FILE` when the run ends. An existing `FILE` is replaced only then, whole; an
@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::input::Format;
 use crate::tag_list;
 
-/// A row not tagged, as the failed file keeps it.
+/// A row not done, as the failed file keeps it.
 pub enum FailedRow<'a> {
     Contact {
         line: u64,

@@ -1,4 +1,4 @@
-//! The accounting of a file run: every row read ends here exactly once, tagged or failed.
+//! The accounting of a file run: every row read ends here exactly once, done or failed.
 //!
 //! Rows come in through [`Ledger::take`] in line order. A row that cannot be sent fails at
 //! once; the others are under way until [`Ledger::finish`] (an API outcome), [`Ledger::passed`]
@@ -53,7 +53,7 @@ pub struct Ledger {
     /// Set by a 401: the rows taken after it are not sent.
     refused: bool,
     sent: u64,
-    tagged: u64,
+    done: u64,
     failed_rows: u64,
     by_reason: BTreeMap<&'static str, u64>,
     retries: u64,
@@ -66,7 +66,7 @@ pub struct Ledger {
 
 /// What a run came to, for its summary and exit code.
 pub struct Closed {
-    pub tagged: u64,
+    pub done: u64,
     pub failed: u64,
     pub sent: u64,
     pub by_reason: BTreeMap<&'static str, u64>,
@@ -128,7 +128,7 @@ impl Ledger {
             stop: None,
             refused: false,
             sent: 0,
-            tagged: 0,
+            done: 0,
             failed_rows: 0,
             by_reason: BTreeMap::new(),
             retries: 0,
@@ -165,7 +165,7 @@ impl Ledger {
             Content::Contact { identifier, tags } => (identifier, tags),
         };
         // The --tag tags join the row's own, once: what is sent is what a failed row keeps,
-        // so that running the failed file again adds the same tags.
+        // so that running the failed file again sends the same tags.
         tags.extend(self.extra_tags.iter().cloned());
         match self.check(line, &identifier, &tags) {
             Ok((contact, tags)) => {
@@ -260,7 +260,7 @@ impl Ledger {
         }
         match error {
             None => {
-                self.tagged += 1;
+                self.done += 1;
                 self.progress.inc(1);
             }
             Some((reason, message)) => {
@@ -348,7 +348,7 @@ impl Ledger {
         self.input_done = true;
     }
 
-    /// Every row before this line is tagged or written down as failed.
+    /// Every row before this line is done or written down as failed.
     pub fn done_before(&self) -> u64 {
         self.under_way
             .keys()
@@ -361,12 +361,13 @@ impl Ledger {
         &self.progress
     }
 
-    /// A progress line, for when no progress bar is drawn.
-    pub fn progress_line(&self) -> String {
+    /// A progress line, for when no progress bar is drawn: `done` says what a row that
+    /// succeeded was (`tagged`, `untagged`).
+    pub fn progress_line(&self, done: &str) -> String {
         format!(
-            "progress: {} rows, {} tagged, {} failed; every row before line {} is done",
-            self.tagged + self.failed_rows,
-            self.tagged,
+            "progress: {} rows, {} {done}, {} failed; every row before line {} is done",
+            self.done + self.failed_rows,
+            self.done,
             self.failed_rows,
             self.done_before()
         )
@@ -394,7 +395,7 @@ impl Ledger {
             }
         };
         Closed {
-            tagged: self.tagged,
+            done: self.done,
             failed: self.failed_rows,
             sent: self.sent,
             by_reason: std::mem::take(&mut self.by_reason),
@@ -459,7 +460,7 @@ mod tests {
         ledger.input_done();
         let closed = ledger.close();
         assert_eq!(
-            (closed.tagged, closed.failed, closed.unread_from),
+            (closed.done, closed.failed, closed.unread_from),
             (3, 1, None)
         );
     }
@@ -474,7 +475,7 @@ mod tests {
 
         let closed = ledger.close();
 
-        assert_eq!((closed.tagged, closed.failed), (1, 1));
+        assert_eq!((closed.done, closed.failed), (1, 1));
         assert_eq!(closed.by_reason.get(INTERRUPTED), Some(&1));
         assert_eq!(
             (closed.first_unsent, closed.unread_from),

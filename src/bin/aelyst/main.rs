@@ -1,9 +1,9 @@
-//! `aelyst`: tag Aelyst contacts from the command line, one at a time or a whole export.
+//! `aelyst`: add or remove the tags of Aelyst contacts from the command line, one at a time or
+//! a whole export.
 //!
 //! Every path out of the command goes through `main`: a run's exit code, or an error printed
 //! once, with its causes, and the exit code it calls for.
 
-mod add;
 mod args;
 mod csv_row;
 mod error;
@@ -13,6 +13,7 @@ mod json_row;
 mod ledger;
 mod output;
 mod row;
+mod run;
 mod signals;
 mod summary;
 mod tag_list;
@@ -21,18 +22,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command, TagsCommand};
+use args::{Cli, Command};
 use error::EXIT_OK;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Tags {
-        command: TagsCommand::Add(args),
-    } = &cli.command;
+    let Command::Tags { command } = &cli.command;
+    let (action, args) = command.action();
     let result = match &args.file {
-        Some(file) => add::add_file(&cli, args, file).await,
-        None => add::add_one(&cli, args).await.map(|()| EXIT_OK),
+        Some(file) => run::file(&cli, action, args, file).await,
+        None => run::one(&cli, action, args).await.map(|()| EXIT_OK),
     };
     ExitCode::from(match result {
         Ok(code) => code,

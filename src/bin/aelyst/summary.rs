@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::args::{AddArgs, Cli};
+use crate::args::{Action, Cli, TagArgs};
 use aelyst::outside::output::chain;
 use aelyst::outside::text;
 
@@ -13,13 +13,20 @@ use crate::output::{say, shell_line, warn};
 
 /// Prints the summary on standard output, and what went wrong and how to resume on standard
 /// error; returns the exit code.
-pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &Path, elapsed: Duration) -> u8 {
-    let rows = closed.tagged + closed.failed;
-    let verb = if args.dry_run { "valid" } else { "tagged" };
+pub fn report(
+    closed: &Closed,
+    cli: &Cli,
+    action: Action,
+    args: &TagArgs,
+    file: &Path,
+    elapsed: Duration,
+) -> u8 {
+    let rows = closed.done + closed.failed;
+    let verb = if args.dry_run { "valid" } else { action.done() };
     let seconds = elapsed.as_secs_f64();
     say(&format!(
         "{rows} rows in {seconds:.2} s: {} {verb}, {} failed ({:.0} rows/s)",
-        closed.tagged,
+        closed.done,
         closed.failed,
         rows as f64 / seconds.max(1e-9)
     ));
@@ -81,7 +88,13 @@ pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &Path, elapsed: 
         warn(&format!("aelyst: {}", chain(err)));
     }
     if closed.stop.is_some() || (closed.refused && failed_file.is_none()) {
-        resume(closed, cli, args, file, failed_file.as_deref());
+        let run = Run {
+            cli,
+            action,
+            args,
+            file,
+        };
+        resume(closed, &run, failed_file.as_deref());
     }
     if closed.refused {
         warn(&format!(
@@ -106,10 +119,17 @@ pub fn report(closed: &Closed, cli: &Cli, args: &AddArgs, file: &Path, elapsed: 
 /// How to finish a run that stopped early: the failed rows, then the rows not read. Each
 /// step is a command line to paste: values go as `--flag=VALUE`, so that one starting with
 /// `-` is not taken for a flag, and the flags that chose the API and the token come along.
-fn resume(closed: &Closed, cli: &Cli, args: &AddArgs, file: &Path, failed_file: Option<&Path>) {
+fn resume(closed: &Closed, run: &Run<'_>, failed_file: Option<&Path>) {
+    let Run {
+        cli,
+        action,
+        args,
+        file,
+    } = *run;
     let flag = |name: &str, value: &[u8]| [b"--", name.as_bytes(), b"=", value].concat();
     let path = |path: &Path| path.as_os_str().as_encoded_bytes().to_vec();
-    let mut command: Vec<Vec<u8>> = vec![b"aelyst".to_vec(), b"tags".to_vec(), b"add".to_vec()];
+    let subcommand = action.name().as_bytes().to_vec();
+    let mut command: Vec<Vec<u8>> = vec![b"aelyst".to_vec(), b"tags".to_vec(), subcommand];
     if let Some(url) = &cli.base_url {
         command.push(flag("base-url", url.as_bytes()));
     }
@@ -169,6 +189,14 @@ fn resume(closed: &Closed, cli: &Cli, args: &AddArgs, file: &Path, failed_file: 
             warn(&format!("  {step}"));
         }
     }
+}
+
+/// The run being resumed: the command line it was given.
+struct Run<'a> {
+    cli: &'a Cli,
+    action: Action,
+    args: &'a TagArgs,
+    file: &'a Path,
 }
 
 fn min_line(a: Option<u64>, b: Option<u64>) -> Option<u64> {

@@ -1,4 +1,5 @@
-//! `aelyst tags add`: one contact, or every row of a file through one accounting path.
+//! `aelyst tags add` and `aelyst tags remove`: one contact, or every row of a file through one
+//! accounting path, whichever the operation.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +13,7 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
-use crate::args::{AddArgs, Cli};
+use crate::args::{Action, Cli, TagArgs};
 use crate::error::CliError;
 use crate::failed::FailedFile;
 use crate::input::{self, Format, Input, ReadError, Row};
@@ -34,8 +35,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// Rows read ahead of the calls: enough to keep them busy, few enough to keep memory flat.
 const READ_AHEAD: usize = 256;
 
-/// `aelyst tags add <identifier> <tag>...`
-pub async fn add_one(cli: &Cli, args: &AddArgs) -> Result<(), CliError> {
+/// `aelyst tags add|remove <identifier> <tag>...`
+pub async fn one(cli: &Cli, action: Action, args: &TagArgs) -> Result<(), CliError> {
     let identifier: Identifier = args
         .identifier
         .as_deref()
@@ -61,7 +62,7 @@ pub async fn add_one(cli: &Cli, args: &AddArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let done = client(cli, args)?
-        .add_tags(&identifier, &tags)
+        .change_tags(action.operation(), &identifier, &tags)
         .await
         .map_err(|err| match err {
             Error::Unauthorized(_) => CliError::Refused(err),
@@ -80,12 +81,12 @@ fn lock(ledger: &Shared) -> MutexGuard<'_, Ledger> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// `aelyst tags add --file <file>`: returns the exit code.
+/// `aelyst tags add|remove --file <file>`: returns the exit code.
 ///
 /// Everything that can refuse the run (the input's header, the --failed file, the token) is
 /// checked before anything is sent, and the failed file is started last, so that a refused
 /// run leaves nothing behind.
-pub async fn add_file(cli: &Cli, args: &AddArgs, file: &Path) -> Result<u8, CliError> {
+pub async fn file(cli: &Cli, action: Action, args: &TagArgs, file: &Path) -> Result<u8, CliError> {
     let started = Instant::now();
     let format = args.format.unwrap_or_else(|| Format::guess(file));
     let input = input::open(file, format, args.from_line)?;
@@ -105,11 +106,12 @@ pub async fn add_file(cli: &Cli, args: &AddArgs, file: &Path) -> Result<u8, CliE
     let ledger = Arc::new(Mutex::new(ledger));
 
     match client {
-        Some(client) => send(client, args, rows, &ledger, signals).await,
-        None => check(rows, &ledger, signals, args.quiet).await,
+        Some(client) => send(client, action, args, rows, &ledger, signals).await,
+        None => check(action, rows, &ledger, signals, args.quiet).await,
     }
     let closed = lock(&ledger).close();
-    Ok(summary::report(&closed, cli, args, file, started.elapsed()))
+    let elapsed = started.elapsed();
+    Ok(summary::report(&closed, cli, action, args, file, elapsed))
 }
 
 /// Refuses a --failed that is the input: the same file, whatever its name, a hard link or
@@ -157,7 +159,8 @@ fn read_on_a_thread(input: Input) -> Result<mpsc::Receiver<Result<Row, ReadError
 /// Sends every row the ledger lets through, until the input ends or a signal stops it.
 async fn send(
     client: Client,
-    args: &AddArgs,
+    action: Action,
+    args: &TagArgs,
     mut rows: mpsc::Receiver<Result<Row, ReadError>>,
     ledger: &Shared,
     mut signals: Signals,
@@ -193,6 +196,7 @@ async fn send(
     });
     let mut outcomes = client
         .bulk_tagger()
+        .operation(action.operation())
         .concurrency(args.concurrency.into())
         .max_requeues(args.max_requeues)
         .queued_delay(Duration::from_millis(args.queued_delay))
@@ -220,7 +224,7 @@ async fn send(
             },
             () = tokio::time::sleep_until(grace_ends.unwrap_or_else(tokio::time::Instant::now)),
                 if grace_ends.is_some() => break,
-            _ = ticks.tick() => show_progress(&lock(ledger), args.quiet),
+            _ = ticks.tick() => show_progress(&lock(ledger), action, args.quiet),
         }
     }
     // The calls still in flight are abandoned here; the ledger fails their rows as
@@ -230,6 +234,7 @@ async fn send(
 
 /// A dry run: every row checked as a run would, nothing sent.
 async fn check(
+    action: Action,
     mut rows: mpsc::Receiver<Result<Row, ReadError>>,
     ledger: &Shared,
     mut signals: Signals,
@@ -255,7 +260,7 @@ async fn check(
                 lock(ledger).stop(Stop::Signal(signal));
                 break;
             },
-            _ = ticks.tick() => show_progress(&lock(ledger), quiet),
+            _ = ticks.tick() => show_progress(&lock(ledger), action, quiet),
         }
     }
 }
@@ -267,17 +272,17 @@ fn progress_ticks() -> tokio::time::Interval {
 
 /// Where the run is: on the bar's line, or a plain line when there is no bar. The line it
 /// names is where to resume after a crash.
-fn show_progress(ledger: &Ledger, quiet: bool) {
+fn show_progress(ledger: &Ledger, action: Action, quiet: bool) {
     let bar = ledger.progress();
     if !bar.is_hidden() {
         bar.set_message(format!("done before line {}", ledger.done_before()));
     } else if !quiet {
-        warn(&ledger.progress_line());
+        warn(&ledger.progress_line(action.done()));
     }
 }
 
 /// A client from the environment and the flags. The token is never taken from an argument.
-fn client(cli: &Cli, args: &AddArgs) -> Result<Client, CliError> {
+fn client(cli: &Cli, args: &TagArgs) -> Result<Client, CliError> {
     let token = match &cli.token_file {
         Some(path) => {
             let bytes = files::read_capped(path, MAX_TOKEN_FILE, "token file")?;
@@ -302,7 +307,7 @@ fn client(cli: &Cli, args: &AddArgs) -> Result<Client, CliError> {
 
 /// A progress bar with rate and ETA on a terminal (a count and rate for an input that is not a
 /// regular file, whose length is unknown); hidden otherwise (plain lines are printed instead).
-fn progress(args: &AddArgs, file: &Path, format: Format) -> ProgressBar {
+fn progress(args: &TagArgs, file: &Path, format: Format) -> ProgressBar {
     use std::io::IsTerminal;
     if args.quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
