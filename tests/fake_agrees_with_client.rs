@@ -1,13 +1,13 @@
 //! The fake reads requests by rules of its own, written from the specification, not by the
 //! client's checks. On a table of awkward inputs the two agree: what the client sends, the
 //! fake accepts; what the client refuses (before sending anything), the fake refuses too when
-//! it is sent as it is.
+//! it is sent as it is. Add tags and Remove tags are read by the same rules, on both sides.
 #![cfg(feature = "fake")]
 
 mod support;
 
 use aelyst::fake::FakeServer;
-use aelyst::{Error, Identifier};
+use aelyst::{Error, Identifier, Operation};
 
 /// Identifiers as a caller might write them.
 fn identifiers() -> Vec<String> {
@@ -80,7 +80,7 @@ fn tag_lists() -> Vec<Vec<String>> {
 }
 
 /// Sends `identifier` and `tags` to the fake as they are, past the client's checks.
-async fn send_raw(fake: &FakeServer, identifier: &str, tags: &[String]) -> u16 {
+async fn send_raw(fake: &FakeServer, method: &str, identifier: &str, tags: &[String]) -> u16 {
     let mut url = url::Url::parse(fake.base_url()).unwrap();
     url.path_segments_mut()
         .unwrap()
@@ -88,7 +88,7 @@ async fn send_raw(fake: &FakeServer, identifier: &str, tags: &[String]) -> u16 {
         .push(identifier)
         .push("tag");
     let answer = aelyst::reqwest::Client::new()
-        .post(url)
+        .request(method.parse().unwrap(), url)
         .bearer_auth(fake.token())
         .header("content-type", "application/json")
         .body(serde_json::to_string(tags).unwrap())
@@ -100,6 +100,15 @@ async fn send_raw(fake: &FakeServer, identifier: &str, tags: &[String]) -> u16 {
 
 #[tokio::test]
 async fn client_and_fake_agree_on_awkward_identifiers_and_tags() {
+    agree_on_awkward_input(Operation::AddTags).await;
+}
+
+#[tokio::test]
+async fn client_and_fake_agree_on_awkward_input_to_remove() {
+    agree_on_awkward_input(Operation::RemoveTags).await;
+}
+
+async fn agree_on_awkward_input(operation: Operation) {
     let fake = FakeServer::builder().no_rate_limit().start().await.unwrap();
     let client = support::one_attempt(&fake);
     let good_tags = vec!["ok".to_owned()];
@@ -115,10 +124,10 @@ async fn client_and_fake_agree_on_awkward_identifiers_and_tags() {
 
     let (mut accepted, mut refused) = (0, 0);
     for (identifier, tags) in &cases {
-        let case = format!("{identifier:?} {tags:?}");
+        let case = format!("{operation}: {identifier:?} {tags:?}");
         let sent_before = fake.request_count();
         let by_client = match identifier.parse::<Identifier>() {
-            Ok(who) => client.add_tags(&who, tags).await,
+            Ok(who) => client.change_tags(operation, &who, tags).await,
             Err(invalid) => Err(Error::from(invalid)),
         };
         match by_client {
@@ -130,7 +139,7 @@ async fn client_and_fake_agree_on_awkward_identifiers_and_tags() {
                     sent_before,
                     "{case}: refused before sending"
                 );
-                let status = send_raw(&fake, identifier, tags).await;
+                let status = send_raw(&fake, operation.method(), identifier, tags).await;
                 assert_eq!(
                     status, 400,
                     "{case}: the client refuses it, the fake answered {status}"

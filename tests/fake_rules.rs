@@ -7,8 +7,22 @@ use serde_json::{Value, json};
 
 /// Sends a raw POST, as any HTTP client would, and returns status and JSON body.
 async fn post(fake: &FakeServer, path: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
+    send(fake, "POST", path, auth, body).await
+}
+
+/// Sends a raw request of `method` and returns status and JSON body.
+async fn send(
+    fake: &FakeServer,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
     let mut request = reqwest::Client::new()
-        .post(format!("http://{}{path}", fake.addr()))
+        .request(
+            method.parse().unwrap(),
+            format!("http://{}{path}", fake.addr()),
+        )
         .header("content-type", "application/json")
         .body(body.to_owned());
     if let Some(auth) = auth {
@@ -56,8 +70,11 @@ async fn a_missing_or_wrong_token_is_401_un_authorized() {
         Some("Basic abc"),
         Some(fake.token()),
     ] {
-        let (status, body) = post(&fake, "/v1/contact/id:1/tag", auth, r#"["a"]"#).await;
-        assert_eq!((status, &body), (401, &unauthorized), "{auth:?}");
+        for method in ["POST", "DELETE"] {
+            let (status, body) =
+                send(&fake, method, "/v1/contact/id:1/tag", auth, r#"["a"]"#).await;
+            assert_eq!((status, &body), (401, &unauthorized), "{method} {auth:?}");
+        }
     }
     let lower = format!("bearer {}", fake.token());
     assert_eq!(
@@ -101,8 +118,10 @@ async fn malformed_requests_are_400_validation_error() {
     ];
 
     for (path, body) in cases {
-        let answer = post(&fake, path, Some(&auth), body).await;
-        assert_eq!(answer, (400, validation.clone()), "{path} {body}");
+        for method in ["POST", "DELETE"] {
+            let answer = send(&fake, method, path, Some(&auth), body).await;
+            assert_eq!(answer, (400, validation.clone()), "{method} {path} {body}");
+        }
     }
     assert_eq!(fake.tags_of(&Identifier::id(1)), None, "nothing was stored");
 }
@@ -150,6 +169,114 @@ async fn tags_accumulate_as_a_set() {
 }
 
 #[tokio::test]
+async fn answers_the_vendors_delete_example_and_removes_as_from_a_set() {
+    let fake = FakeServer::builder()
+        .token("secret")
+        .contact(Contact::new().id(123).tags(["abc", "vip"]))
+        .start()
+        .await
+        .unwrap();
+    let auth = Some("Bearer secret");
+
+    // The request respond.io's clients send, with curl's spacing.
+    let answer = send(
+        &fake,
+        "DELETE",
+        "/v1/contact/id:123/tag",
+        auth,
+        r#"[ "abc" ]"#,
+    )
+    .await;
+    assert_eq!(answer, (200, json!({ "contactId": 123 })));
+    assert_eq!(
+        fake.tags_of(&Identifier::id(123)),
+        Some(vec!["vip".to_owned()])
+    );
+
+    // A tag the contact does not hold (any more) is no error: tags are a set.
+    let again = send(
+        &fake,
+        "DELETE",
+        "/v1/contact/id:123/tag",
+        auth,
+        r#"["abc", "never"]"#,
+    )
+    .await;
+    assert_eq!(again, (200, json!({ "contactId": 123 })));
+    assert_eq!(
+        fake.tags_of(&Identifier::id(123)),
+        Some(vec!["vip".to_owned()])
+    );
+
+    let requests = fake.requests();
+    assert_eq!(requests[0].method(), "DELETE");
+    assert_eq!(requests[0].body(), br#"[ "abc" ]"#);
+    assert_eq!(fake.responses_with_status(200), 2);
+}
+
+#[tokio::test]
+async fn a_remove_on_an_unknown_contact_makes_it_by_default_and_is_404_in_strict_mode() {
+    let fake = FakeServer::start().await.unwrap();
+    let client = fake.client().unwrap();
+    let who = Identifier::email("new@example.com").unwrap();
+
+    let done = client.remove_tags(&who, ["a"]).await.unwrap();
+    assert_eq!(fake.tags_of(&who), Some(vec![]), "made, with no tags");
+    assert_eq!(
+        fake.tags_of(&Identifier::id(done.contact_id())),
+        Some(vec![])
+    );
+
+    let strict = FakeServer::builder()
+        .strict(true)
+        .contact(Contact::new().id(7).tags(["a"]))
+        .start()
+        .await
+        .unwrap();
+    let client = strict.client().unwrap();
+    let err = client
+        .remove_tags(&Identifier::id(8), ["a"])
+        .await
+        .unwrap_err();
+    let api = err.api_error().unwrap();
+    assert_eq!(
+        (api.status(), api.message()),
+        (404, Some("Contact not found"))
+    );
+    assert_eq!(strict.tags_of(&Identifier::id(8)), None, "nothing made");
+    client.remove_tags(&Identifier::id(7), ["a"]).await.unwrap();
+    assert_eq!(strict.tags_of(&Identifier::id(7)), Some(vec![]));
+}
+
+#[tokio::test]
+async fn faults_answer_removes_as_they_answer_adds() {
+    use aelyst::fake::Fault;
+    let fake = FakeServer::start().await.unwrap();
+    let client = support_one_attempt(&fake);
+    let who = Identifier::id(1);
+    for (fault, status) in [(Fault::Queued, 449), (Fault::ServerError, 500)] {
+        fake.fail_next(1, fault);
+        let err = client.remove_tags(&who, ["a"]).await.unwrap_err();
+        assert_eq!(err.status(), Some(status));
+    }
+    fake.fail_next(1, Fault::MalformedBody);
+    let err = client.remove_tags(&who, ["a"]).await.unwrap_err();
+    assert!(matches!(err, Error::Decode(_)), "{err:?}");
+    fake.fail_next(1, Fault::DropConnection);
+    let err = client.remove_tags(&who, ["a"]).await.unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+}
+
+/// A client that shows each answer as it comes: one attempt, no limiter of its own.
+fn support_one_attempt(fake: &FakeServer) -> aelyst::Client {
+    fake.client_builder()
+        .retry_policy(aelyst::RetryPolicy::disabled())
+        .rate_limiter(false)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
 async fn strict_mode_answers_unknown_contacts_with_404() {
     let fake = FakeServer::builder()
         .strict(true)
@@ -169,6 +296,7 @@ async fn strict_mode_answers_unknown_contacts_with_404() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::UnexpectedStatus(_)), "{err:?}");
+    assert_eq!(fake.tags_of(&Identifier::id(8)), None, "nothing made");
     let api = err.api_error().unwrap();
     assert_eq!(
         (api.status(), api.message()),

@@ -1,15 +1,32 @@
-//! The request on the wire is exactly what the spec's curl example sends.
+//! The request on the wire is exactly what the spec's curl example sends: `POST` for Add tags,
+//! `DELETE` for Remove tags, the same path, headers and body.
 
 mod support;
 
-use aelyst::Identifier;
+use aelyst::{Identifier, Operation};
 use support::{TOKEN, client};
 use wiremock::matchers::{body_string, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+const OPERATIONS: [(Operation, &str); 2] = [
+    (Operation::AddTags, "POST"),
+    (Operation::RemoveTags, "DELETE"),
+];
+
 async fn expect_exact_request(who: Identifier, expected_path: &str) {
+    for (operation, verb) in OPERATIONS {
+        expect_exact_request_of(operation, verb, &who, expected_path).await;
+    }
+}
+
+async fn expect_exact_request_of(
+    operation: Operation,
+    verb: &str,
+    who: &Identifier,
+    expected_path: &str,
+) {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
+    Mock::given(method(verb))
         .and(path(expected_path))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .and(header("content-type", "application/json"))
@@ -20,16 +37,20 @@ async fn expect_exact_request(who: Identifier, expected_path: &str) {
         ))
         .and(body_string(r#"["vip","lead"]"#))
         .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"contactId": 7}"#))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
 
-    let done = client(&server)
-        .add_tags(&who, ["vip", "lead"])
-        .await
-        .unwrap();
+    let client = client(&server);
+    let done = match operation {
+        Operation::AddTags => client.add_tags(who, ["vip", "lead"]).await,
+        _ => client.remove_tags(who, ["vip", "lead"]).await,
+    };
 
-    assert_eq!(done.contact_id(), 7);
+    assert_eq!(done.unwrap().contact_id(), 7, "{operation}");
+    // The call that takes the operation as a value sends the same request.
+    let done = client.change_tags(operation, who, ["vip", "lead"]).await;
+    assert_eq!(done.unwrap().contact_id(), 7, "{operation}");
 }
 
 #[tokio::test]

@@ -42,10 +42,42 @@ pub async fn server_answering(template: ResponseTemplate, requests: u64) -> Mock
     server
 }
 
-/// What one call through [`client`] makes of `template`: exactly one request is sent.
+/// What one call through [`client`] makes of `template`: exactly one request is sent. Remove
+/// tags is asked the same and must make the same of it (one more request), so that every
+/// test of what a response becomes holds for both operations.
 pub async fn answer(template: ResponseTemplate) -> Result<TagsUpdated, Error> {
-    let server = server_answering(template, 1).await;
-    client(&server).add_tags(&Identifier::id(1), ["x"]).await
+    let server = server_answering(template, 2).await;
+    let client = client(&server);
+    let added = client.add_tags(&Identifier::id(1), ["x"]).await;
+    let removed = client.remove_tags(&Identifier::id(1), ["x"]).await;
+    assert_eq!(outline(&added), outline(&removed), "add and remove differ");
+    let methods: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|request| request.method.to_string())
+        .collect();
+    assert_eq!(methods, ["POST", "DELETE"]);
+    added
+}
+
+/// Everything a caller can ask of a call's result. A `Retry-After` given as a date is a wait
+/// from when each answer came, so it is compared to the second.
+fn outline(result: &Result<TagsUpdated, Error>) -> String {
+    match result {
+        Ok(done) => format!("{done:?}"),
+        Err(err) => format!(
+            "{err} | {:?} {:?} {:?} {} {} {:?}",
+            err.status(),
+            err.retry_after().map(|wait| wait.as_secs_f64().round()),
+            err.rate_limit(),
+            err.attempts(),
+            err.is_retryable(),
+            err.api_error()
+                .map(|api| (api.code(), api.message(), api.body_snippet())),
+        ),
+    }
 }
 
 /// A one-attempt client with a short timeout, for tests that expect one to fire.
