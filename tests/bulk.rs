@@ -83,6 +83,81 @@ async fn every_input_is_accounted_for_under_random_faults() {
 }
 
 #[tokio::test]
+async fn a_bulk_remove_of_thousands_under_random_faults_accounts_for_every_input() {
+    let contacts = 3_000u64;
+    let clock = ManualClock::new();
+    let seeded = (1..=contacts).map(|id| {
+        aelyst::fake::Contact::new()
+            .id(id)
+            .tags(["keep".to_owned(), format!("batch-{}", id % 7)])
+    });
+    let fake = support::fake_on(&clock, |fake| fake.no_rate_limit().contacts(seeded)).await;
+    let policy = aelyst::RetryPolicy::default().budget(Duration::from_secs(86_400));
+    let client = support::client_on(&fake, &clock, policy);
+    fake.fail_randomly(0.1, 1, Fault::Queued);
+    fake.fail_randomly(0.1, 2, Fault::ServerError);
+    fake.fail_randomly(0.05, 3, Fault::DropConnection);
+    fake.fail_randomly(0.05, 4, Fault::MalformedBody);
+    let items = (1..=contacts).map(|id| (Identifier::id(id), vec![format!("batch-{}", id % 7)]));
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .operation(aelyst::Operation::RemoveTags)
+        .concurrency(32)
+        .max_requeues(20)
+        .run(stream::iter(items))
+        .collect()
+        .await;
+
+    let keys: BTreeSet<u64> = outcomes.iter().map(|o| *o.key()).collect();
+    assert_eq!(
+        keys,
+        (0..contacts).collect(),
+        "one outcome per input, none repeated"
+    );
+    let (mut removed, mut failed) = (0, 0);
+    for outcome in &outcomes {
+        let id = outcome.key() + 1;
+        let left = fake.tags_of(&Identifier::id(id)).unwrap();
+        match outcome.result() {
+            Ok(done) => {
+                assert_eq!(done.contact_id(), id);
+                assert_eq!(left, ["keep"], "contact {id}");
+                removed += 1;
+            }
+            // A fault answers in place of the call: the contact is as it was, and the
+            // outcome says why (a malformed body is not retried; the rest were, in vain).
+            Err(err) => {
+                assert!(
+                    err.is_retryable() || matches!(err, Error::Decode(_)),
+                    "{err:?}"
+                );
+                assert_eq!(left, ["keep".to_owned(), format!("batch-{}", id % 7)]);
+                failed += 1;
+            }
+        }
+    }
+    assert_eq!(removed + failed, contacts);
+    assert!(
+        removed > contacts * 9 / 10,
+        "{removed} removed, {failed} failed"
+    );
+    assert!(
+        outcomes.iter().any(|o| o.requeues() > 0),
+        "449s were requeued"
+    );
+    assert!(
+        outcomes.iter().any(|o| o.retries() > 0),
+        "500s were retried"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|request| request.method() == "DELETE")
+    );
+}
+
+#[tokio::test]
 async fn keys_of_the_callers_own_come_back_with_their_results() {
     let (_fake, client, _clock) = fake_and_client().await;
     let rows = vec![

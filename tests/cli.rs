@@ -555,8 +555,13 @@ struct Running {
 impl Running {
     /// `aelyst tags add --file - ARGS…` against the fake, reading rows as the test writes them.
     fn start(fake: &FakeServer, args: &[&str]) -> Self {
+        Self::start_to("add", fake, args)
+    }
+
+    /// `aelyst tags SUBCOMMAND --file - ARGS…`, as [`Running::start`].
+    fn start_to(subcommand: &str, fake: &FakeServer, args: &[&str]) -> Self {
         use tokio::io::AsyncBufReadExt;
-        let mut child = against(fake, &["tags", "add", "--file", "-"])
+        let mut child = against(fake, &["tags", subcommand, "--file", "-"])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -1408,4 +1413,197 @@ async fn an_error_carried_in_from_a_failed_file_is_written_shown_and_bounded() {
             again.stdout
         );
     }
+}
+
+#[tokio::test]
+async fn removes_tags_of_one_contact_and_prints_its_id() {
+    let fake = FakeServer::start().await.unwrap();
+    let ann = Identifier::email("ann@example.com").unwrap();
+    let out = aelyst(
+        &fake,
+        &["tags", "add", "email:ann@example.com", "vip", "lead"],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let out = aelyst(
+        &fake,
+        &["tags", "remove", "email:ann@example.com", "lead", "never"],
+        None,
+    )
+    .await;
+
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "1\n"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fake.tags_of(&ann).unwrap(), ["vip"]);
+    let methods: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| r.method().to_owned())
+        .collect();
+    assert_eq!(methods, ["POST", "DELETE"]);
+}
+
+/// Contacts 1 to `count`, each already holding tags no export names.
+fn seeded_contacts(count: u64) -> Vec<aelyst::fake::Contact> {
+    (1..=count)
+        .map(|id| {
+            let contact = aelyst::fake::Contact::new()
+                .id(id)
+                .tags([format!("own-{id}")]);
+            match id % 3 {
+                0 => contact.email(format!("c{id}@example.com").parse().unwrap()),
+                1 => contact.phone(format!("+6012{id:07}").parse().unwrap()),
+                _ => contact,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn removing_with_the_file_an_add_imported_leaves_the_contacts_as_they_were() {
+    let fake = FakeServer::builder()
+        .no_rate_limit()
+        .contacts(seeded_contacts(300))
+        .start()
+        .await
+        .unwrap();
+    fake.fail_randomly(0.05, 1, Fault::Queued);
+    fake.fail_randomly(0.05, 2, Fault::ServerError);
+    let scratch = Scratch::new("add-then-remove");
+    // Every way a row names a contact, a contact on two rows, rows of more than ten tags,
+    // and a tag for every row from the command line.
+    let mut csv = String::from("id,email,phone,tags\n");
+    for id in 1..=300u64 {
+        let tags: Vec<String> = (0..id % 13).map(|n| format!("t{n}-{}", id % 5)).collect();
+        match id % 3 {
+            0 => csv.push_str(&format!(",c{id}@EXAMPLE.com,,{}\n", tags.join(";"))),
+            1 => csv.push_str(&format!(",,+6012{id:07},{}\n", tags.join(";"))),
+            _ => csv.push_str(&format!("{id},,,{}\n", tags.join(";"))),
+        }
+    }
+    csv.push_str("7,,,second-row\n");
+    let input = scratch.file("export.csv", &csv);
+    let before = fake.contacts();
+
+    for (subcommand, failed) in [("add", "failed-add.csv"), ("remove", "failed-remove.csv")] {
+        let failed = scratch.path(failed);
+        let mut args = add_file_args(
+            &input,
+            &failed,
+            &["--tag", "imported", "--max-requeues", "20"],
+        );
+        args[1] = subcommand;
+        args.extend(FAST);
+        let out = aelyst(&fake, &args, None).await;
+        assert_eq!(out.code, 0, "{subcommand}: {}", out.stderr);
+        let done = if subcommand == "add" {
+            "tagged"
+        } else {
+            "untagged"
+        };
+        assert!(
+            out.stdout.contains(&format!("301 {done}, 0 failed")),
+            "{}",
+            out.stdout
+        );
+        if subcommand == "add" {
+            assert_ne!(fake.contacts(), before);
+            let seven = fake.tags_of(&Identifier::id(7)).unwrap();
+            assert_eq!(
+                seven,
+                [
+                    "own-7",
+                    "t0-2",
+                    "t1-2",
+                    "t2-2",
+                    "t3-2",
+                    "t4-2",
+                    "t5-2",
+                    "t6-2",
+                    "imported",
+                    "second-row"
+                ]
+            );
+        }
+    }
+
+    assert_eq!(fake.contacts(), before);
+}
+
+#[tokio::test]
+async fn sigint_stops_a_remove_and_the_resume_it_names_removes_the_rest() {
+    let untagged = |fake: &FakeServer, id: u64| {
+        fake.tags_of(&Identifier::id(id))
+            .is_some_and(|tags| tags == ["keep"])
+    };
+    let seeded = (1..=100u64).map(|id| {
+        aelyst::fake::Contact::new()
+            .id(id)
+            .tags([format!("row-{id}"), "keep".to_owned()])
+    });
+    let fake = FakeServer::builder()
+        .no_rate_limit()
+        .contacts(seeded)
+        .start()
+        .await
+        .unwrap();
+    let scratch = Scratch::new("sigint-remove");
+    let failed = scratch.path("failed.csv");
+    let mut run = Running::start_to("remove", &fake, &["--failed", failed.to_str().unwrap()]);
+    run.write("identifier,tags\n").await;
+    run.write(&rows_csv(1..=50)).await;
+    wait_until("50 rows untagged", || {
+        (1..=50).all(|id| untagged(&fake, id))
+    })
+    .await;
+
+    run.signal(libc::SIGINT);
+    let out = run.output().await;
+
+    assert_eq!(out.code, 130, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("50 rows in") && out.stdout.contains("50 untagged"),
+        "{}",
+        out.stdout
+    );
+    let steps: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("  "))
+        .collect();
+    assert!(
+        !steps.is_empty()
+            && steps
+                .iter()
+                .all(|step| step.contains("aelyst tags remove ")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--from-line=52"), "{}", out.stderr);
+
+    let input = scratch.file(
+        "contacts.csv",
+        &format!("identifier,tags\n{}", rows_csv(1..=100)),
+    );
+    let requests_before = fake.request_count();
+    let resumed = resume(&fake, &out.stderr, &input).await;
+
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(
+        fake.request_count() - requests_before,
+        50,
+        "rows 51 to 100 only"
+    );
+    assert!((1..=100).all(|id| untagged(&fake, id)));
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|request| request.method() == "DELETE")
+    );
 }
