@@ -1,5 +1,6 @@
 //! Throughput and peak memory of `aelyst tags add --file` on large CSV files, against the fake
-//! server (the `aelyst-fake` binary) with rate limiting off; then files where every contact
+//! server (the `aelyst-fake` binary) with rate limiting off, and of `aelyst tags remove --file`
+//! on the same files just after, taking the tags off again; then files where every contact
 //! is on 3 to 12 rows, shuffled and sorted, which the client paces contact by contact; then
 //! the same bulk clean and under faults (10% of calls answered 500 and 5% answered 449), to
 //! show what waiting costs.
@@ -117,9 +118,26 @@ fn repeated_contacts_file(dir: &std::path::Path, rows: u64, sorted: bool) -> std
 /// Runs `aelyst tags add --file` on `path` against `base_url` with `extra` flags; returns its
 /// rows per second, exit code and peak resident memory in KiB.
 fn tag_file(path: &std::path::Path, base_url: &str, rows: u64, extra: &[&str]) -> (f64, i32, i64) {
+    run_file("add", path, base_url, rows, extra)
+}
+
+/// Runs `aelyst tags SUBCOMMAND --file`, as [`tag_file`].
+fn run_file(
+    subcommand: &str,
+    path: &std::path::Path,
+    base_url: &str,
+    rows: u64,
+    extra: &[&str],
+) -> (f64, i32, i64) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_aelyst"));
     command
-        .args(["tags", "add", "--file", path.to_str().unwrap(), "--quiet"])
+        .args([
+            "tags",
+            subcommand,
+            "--file",
+            path.to_str().unwrap(),
+            "--quiet",
+        ])
         .args(extra)
         .env("AELYST_API_TOKEN", TOKEN)
         .env("AELYST_BASE_URL", base_url);
@@ -138,17 +156,21 @@ fn main() {
     let (fake, base_url) = start_fake(&[]);
 
     println!(
-        "{:>8} {:>9} {:>10} {:>14} {:>6}",
-        "rows", "seconds", "rows/s", "peak RSS MiB", "exit"
+        "{:>8} {:>7} {:>9} {:>10} {:>14} {:>6}",
+        "rows", "op", "seconds", "rows/s", "peak RSS MiB", "exit"
     );
     for rows in SIZES {
         let path = contacts_file(&dir, rows);
-        let (rate, code, peak_kib) = tag_file(&path, &base_url, rows, &["--concurrency", "32"]);
-        println!(
-            "{rows:>8} {:>9.2} {rate:>10.0} {:>14.1} {code:>6}",
-            rows as f64 / rate,
-            peak_kib as f64 / 1024.0
-        );
+        // The remove takes off what the add just put on: the same rows, the other method.
+        for subcommand in ["add", "remove"] {
+            let (rate, code, peak_kib) =
+                run_file(subcommand, &path, &base_url, rows, &["--concurrency", "32"]);
+            println!(
+                "{rows:>8} {subcommand:>7} {:>9.2} {rate:>10.0} {:>14.1} {code:>6}",
+                rows as f64 / rate,
+                peak_kib as f64 / 1024.0
+            );
+        }
     }
 
     // Contacts on several rows each: the client paces each contact to 5 calls a window, and

@@ -1,5 +1,5 @@
-//! A small web service that tags a contact on every sign-up: the shape to copy into a service
-//! of your own.
+//! A small web service that tags a contact on every sign-up and takes the `newsletter` tag off
+//! on every unsubscribe: the shape to copy into a service of your own.
 //!
 //! - One `aelyst::Client` in the app state, shared by every request (it is cheap to clone and
 //!   `Send + Sync`; its rate limiter and retry quota are shared too).
@@ -10,19 +10,20 @@
 //! - `tracing` on: the client's spans show each call with the contact masked.
 //!
 //! With `AELYST_API_TOKEN` unset it starts the crate's fake server in-process, so it runs
-//! offline; it then signs one contact up through its own HTTP endpoint, prints the answer,
-//! and serves until Ctrl-C.
+//! offline; it then signs one contact up and unsubscribes it through its own HTTP endpoints,
+//! prints the answers, and serves until Ctrl-C.
 //!
 //! ```text
 //! cargo run --example service --features fake
 //! curl -X POST http://127.0.0.1:PORT/signups -H 'content-type: application/json' -d '{"email": "ann@example.com"}'
+//! curl -X POST http://127.0.0.1:PORT/unsubscribes -H 'content-type: application/json' -d '{"email": "ann@example.com"}'
 //! ```
 
 use std::error::Error as StdError;
 use std::time::Duration;
 
 use aelyst::fake::FakeServer;
-use aelyst::{Client, Error, Identifier};
+use aelyst::{Client, Error, Identifier, Operation};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +31,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-/// How long a sign-up waits for the API before answering 503. The client's own retries and
+/// How long a sign-up or an unsubscribe waits for the API before answering 503. The client's own retries and
 /// rate limiter run inside it.
 const CALL_LIMIT: Duration = Duration::from_secs(10);
 
@@ -41,8 +42,9 @@ pub struct App {
     call_limit: Duration,
 }
 
+/// The body of both routes: who signed up, or who unsubscribed.
 #[derive(Deserialize)]
-pub struct Signup {
+pub struct Person {
     email: String,
 }
 
@@ -55,16 +57,42 @@ struct Tagged {
 pub fn app(client: Client, call_limit: Duration) -> Router {
     Router::new()
         .route("/signups", post(signup))
+        .route("/unsubscribes", post(unsubscribe))
         .with_state(App { client, call_limit })
 }
 
-/// `POST /signups {"email": …}`: tags the contact `signed-up`.
+/// `POST /signups {"email": …}`: tags the contact `signed-up` and `newsletter`.
 async fn signup(
     State(app): State<App>,
-    Json(signup): Json<Signup>,
+    Json(person): Json<Person>,
 ) -> Result<Json<Tagged>, Failure> {
-    let who = Identifier::email(&signup.email).map_err(Error::from)?;
-    let call = app.client.add_tags(&who, ["signed-up"]);
+    change(
+        &app,
+        Operation::AddTags,
+        &person,
+        &["signed-up", "newsletter"],
+    )
+    .await
+}
+
+/// `POST /unsubscribes {"email": …}`: takes the contact's `newsletter` tag off (a contact
+/// without it is no error, so a repeated unsubscribe is fine).
+async fn unsubscribe(
+    State(app): State<App>,
+    Json(person): Json<Person>,
+) -> Result<Json<Tagged>, Failure> {
+    change(&app, Operation::RemoveTags, &person, &["newsletter"]).await
+}
+
+/// Both routes: one call, within the service's time limit.
+async fn change(
+    app: &App,
+    operation: Operation,
+    person: &Person,
+    tags: &[&str],
+) -> Result<Json<Tagged>, Failure> {
+    let who = Identifier::email(&person.email).map_err(Error::from)?;
+    let call = app.client.change_tags(operation, &who, tags);
     let done = tokio::time::timeout(app.call_limit, call)
         .await
         .map_err(|_| Failure::TooSlow)??;
@@ -73,7 +101,7 @@ async fn signup(
     }))
 }
 
-/// Why a sign-up could not be tagged, as the service answers it.
+/// Why a call could not be made, as the service answers it.
 pub enum Failure {
     Api(Error),
     TooSlow,
@@ -104,7 +132,7 @@ impl IntoResponse for Failure {
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()),
         };
         if status.is_server_error() {
-            tracing::warn!(error = %err, attempts = err.attempts(), "tagging a sign-up failed");
+            tracing::warn!(error = %err, attempts = err.attempts(), "changing a contact's tags failed");
         }
         let mut response = (status, format!("{text}\n")).into_response();
         let wait = err.retry_after().map(|wait| wait.as_secs().max(1));
@@ -134,8 +162,8 @@ async fn main() -> Result<(), Box<dyn StdError>> {
     };
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/signups", listener.local_addr()?);
-    println!("serving sign-ups at {url}");
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("serving {base}/signups and {base}/unsubscribes");
     let server = tokio::spawn(async move {
         axum::serve(listener, app(client, CALL_LIMIT))
             .with_graceful_shutdown(async {
@@ -144,16 +172,20 @@ async fn main() -> Result<(), Box<dyn StdError>> {
             .await
     });
 
-    for email in ["ann@example.com", "not-an-email"] {
+    for (route, email) in [
+        ("signups", "ann@example.com"),
+        ("unsubscribes", "ann@example.com"),
+        ("signups", "not-an-email"),
+    ] {
         let answer = aelyst::reqwest::Client::new()
-            .post(&url)
+            .post(format!("{base}/{route}"))
             .header(header::CONTENT_TYPE, "application/json")
             .body(serde_json::json!({ "email": email }).to_string())
             .send()
             .await?;
         let status = answer.status();
         println!(
-            "sign-up of {email:?}: {status} {}",
+            "{route} of {email:?}: {status} {}",
             answer.text().await?.trim()
         );
     }

@@ -1,5 +1,5 @@
-//! The web-service example answers sign-ups as it documents: the contact tagged, bad input
-//! refused, a busy or slow API a 503 with `Retry-After`, its own faults a 500.
+//! The web-service example answers sign-ups and unsubscribes as it documents: the contact
+//! tagged and untagged, bad input refused, a busy or slow API a 503 with `Retry-After`, its own faults a 500.
 #![cfg(feature = "fake")]
 
 #[allow(dead_code)] // its `main` is the example's, not the test's
@@ -21,6 +21,10 @@ async fn serve(client: Client, call_limit: Duration) -> String {
 }
 
 async fn sign_up(url: &str, email: &str) -> (StatusCode, Option<String>, String) {
+    post(url, email).await
+}
+
+async fn post(url: &str, email: &str) -> (StatusCode, Option<String>, String) {
     let answer = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
@@ -47,8 +51,30 @@ async fn a_sign_up_tags_the_contact() {
     let contact: serde_json::Value = serde_json::from_str(&body).unwrap();
     let id = contact["contact_id"].as_u64().unwrap();
     let who = Identifier::email("ann@example.com").unwrap();
-    assert_eq!(fake.tags_of(&who), Some(vec!["signed-up".to_owned()]));
+    assert_eq!(fake.tags_of(&who).unwrap(), ["signed-up", "newsletter"]);
     assert_eq!(fake.tags_of(&Identifier::id(id)), fake.tags_of(&who));
+}
+
+#[tokio::test]
+async fn an_unsubscribe_takes_the_newsletter_tag_off_and_may_be_repeated() {
+    let fake = FakeServer::start().await.unwrap();
+    let url = serve(fake.client().unwrap(), Duration::from_secs(10)).await;
+    let unsubscribes = url.replace("/signups", "/unsubscribes");
+    sign_up(&url, "ann@example.com").await;
+
+    for _ in 0..2 {
+        let (status, _, body) = post(&unsubscribes, "ann@example.com").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    let who = Identifier::email("ann@example.com").unwrap();
+    assert_eq!(fake.tags_of(&who).unwrap(), ["signed-up"]);
+    let methods: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| r.method().to_owned())
+        .collect();
+    assert_eq!(methods, ["POST", "DELETE", "DELETE"]);
 }
 
 #[tokio::test]
