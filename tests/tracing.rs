@@ -56,3 +56,23 @@ async fn attempts_and_waits_are_traced_without_secrets() {
     );
     assert!(!logs.contains("jane.doe"), "the email leaked:\n{logs}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_remove_is_traced_under_its_own_name() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber());
+    let fake = FakeServer::builder().token(TOKEN).start().await.unwrap();
+    let client = fake.client().unwrap();
+    let who = Identifier::phone("+60121233112").unwrap();
+
+    client.remove_tags(&who, ["vip"]).await.unwrap();
+
+    let logs = captured.text();
+    assert!(logs.contains("aelyst.remove_tags"), "{logs}");
+    assert!(!logs.contains("aelyst.add_tags"), "{logs}");
+    assert!(logs.contains("tags removed"), "{logs}");
+    assert!(
+        !logs.contains("60121233112") && !logs.contains(TOKEN),
+        "{logs}"
+    );
+}

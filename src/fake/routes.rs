@@ -216,9 +216,12 @@ fn apply_rules(
     };
     let mut contacts = lock(&shared.contacts);
     let found = contacts.resolve(&who, !shared.strict).and_then(|id| {
-        let change = |id| match adds {
-            true => contacts.add_tags(id, tags),
-            false => Ok(contacts.remove_tags(id, &tags)),
+        let change = |id| {
+            if adds {
+                return contacts.add_tags(id, tags);
+            }
+            contacts.remove_tags(id, &tags);
+            Ok(())
         };
         id.map(|id| change(id).map(|()| id)).transpose()
     });
