@@ -1,9 +1,5 @@
-//! Errors: [`Error`], one variant per outcome of a call, and the details each variant carries.
-//!
-//! Most code never looks past [`Error`]'s questions ([`status`](Error::status),
-//! [`retry_after`](Error::retry_after), [`rate_limit`](Error::rate_limit),
-//! [`is_retryable`](Error::is_retryable), [`attempts`](Error::attempts)). The types here are
-//! for code that wants the details of one outcome, each with an example.
+//! Errors: [`Error`], one variant per outcome of a call, and the details each variant carries,
+//! for code that wants more than [`Error`]'s questions answer.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -428,11 +424,11 @@ pub struct TimeoutError {
     attempts: u32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum TimeoutCause {
-    /// An attempt's timeout fired.
-    Attempt(reqwest::Error),
-    /// The call's budget ran out before its next attempt.
+    #[error("request timed out")]
+    Attempt(#[source] reqwest::Error),
+    #[error("the call's time budget of {0:?} ran out before its next attempt")]
     Budget(Duration),
 }
 
@@ -448,24 +444,16 @@ impl TimeoutError {
     }
 }
 
+// The cause says what happened, and its source goes on from there.
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.cause {
-            TimeoutCause::Attempt(_) => f.write_str("request timed out"),
-            TimeoutCause::Budget(budget) => write!(
-                f,
-                "the call's time budget of {budget:?} ran out before its next attempt"
-            ),
-        }
+        self.cause.fmt(f)
     }
 }
 
 impl StdError for TimeoutError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match &self.cause {
-            TimeoutCause::Attempt(err) => Some(err),
-            TimeoutCause::Budget(_) => None,
-        }
+        self.cause.source()
     }
 }
 
@@ -550,18 +538,12 @@ impl DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (status, snippet) = (self.status, shown(&self.body_snippet, text::MESSAGE));
-        if let Some(cap) = self.cap {
-            write!(
-                f,
-                "status {status} body is larger than {cap} bytes: {snippet:?}"
-            )
-        } else {
-            write!(
-                f,
-                "status {status} body is not {{\"contactId\": n}}: {snippet:?}"
-            )
-        }
+        let what = match self.cap {
+            Some(cap) => format!("is larger than {cap} bytes"),
+            None => r#"is not {"contactId": n}"#.to_owned(),
+        };
+        let snippet = shown(&self.body_snippet, text::MESSAGE);
+        write!(f, "status {} body {what}: {snippet:?}", self.status)
     }
 }
 
