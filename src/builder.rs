@@ -31,7 +31,7 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// | [`allow_insecure_http`](ClientBuilder::allow_insecure_http) | off: `http://` only to loopback |
 /// | [`http_client`](ClientBuilder::http_client) | a client of its own: rustls, no redirects |
 /// | [`retry_policy`](ClientBuilder::retry_policy) | [`RetryPolicy::default`]: 3 attempts, 120 s budget |
-/// | [`rate_limiter`](ClientBuilder::rate_limiter) | on: 5 requests per second per path until the API says otherwise |
+/// | [`rate_limiter`](ClientBuilder::rate_limiter) | on: 5 requests per second per method and path until the API says otherwise |
 /// | [`max_requests_per_second`](ClientBuilder::max_requests_per_second) | none across paths |
 /// | [`on_rate_limit`](ClientBuilder::on_rate_limit) | none |
 /// | [`clock`](ClientBuilder::clock) | [`SystemClock`] |
@@ -190,8 +190,8 @@ impl ClientBuilder {
     /// Turns the client's own rate limiter on (the default) or off.
     ///
     /// Shared by every clone of the client, it holds back a request that the API would surely
-    /// refuse: at most 5 per second per path (or what `X-RateLimit-Limit` says), and nothing on
-    /// a path until a 429's `Retry-After` has passed. Turn it off only when something else
+    /// refuse: at most 5 per second per method and path (or what `X-RateLimit-Limit` says),
+    /// and nothing on a method and path until a 429's `Retry-After` has passed. Turn it off only when something else
     /// paces the calls.
     ///
     /// ```

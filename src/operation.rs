@@ -18,12 +18,11 @@ use reqwest::Method;
 /// assert_eq!(Operation::RemoveTags.method(), "DELETE");
 /// assert_eq!(Operation::RemoveTags.to_string(), "remove tags");
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Operation {
     /// Add tags, `POST /contact/{identifier}/tag`: tags the contact already has stay as they
     /// are.
-    #[default]
     AddTags,
     /// Remove tags, `DELETE /contact/{identifier}/tag`: tags the contact does not have are
     /// no error.

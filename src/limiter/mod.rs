@@ -2,7 +2,8 @@
 //! holds back a request the API would surely refuse, so that many tasks calling at once see no
 //! 429 storm.
 //!
-//! The API allows each method 5 requests per second per unique path. For each path the
+//! The API allows each method 5 requests per second per unique path; here a "path" is a method
+//! on a path (an add and a remove on one contact are two). For each path the
 //! limiter keeps a few numbers, whatever any header says: the limit, the last *batch* of
 //! requests (when its last one left and how many it held) and how long a 429 holds the path.
 //! A request joins the current batch while it has room; once it is full, the next request
