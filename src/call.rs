@@ -10,8 +10,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::inner::{Inner, Prepared, USER_AGENT};
-use crate::limiter::Answer;
-use crate::limiter::Refused;
+use crate::limiter::{Answer, Key, Refused};
 use crate::retry::{Decision, Spent};
 use crate::{Error, Identifier, TagsUpdated, response};
 
@@ -35,7 +34,7 @@ pub(crate) enum Step {
 pub(crate) struct Call<'a> {
     inner: &'a Inner,
     request: Prepared,
-    key: Option<u64>,
+    key: Option<Key>,
     budget: Duration,
     /// When the budget runs out; for a bulk item's call, set when its first request goes.
     deadline: Option<Instant>,
@@ -229,7 +228,7 @@ impl<'a> Call<'a> {
 
     /// Tells the rate limiter and the caller's hook what a response, answered at `answered`,
     /// said of the quota.
-    fn learn(&self, key: Option<u64>, answered: Instant, result: &Result<TagsUpdated, Error>) {
+    fn learn(&self, key: Option<Key>, answered: Instant, result: &Result<TagsUpdated, Error>) {
         let inner = self.inner;
         let (rate_limit, refused, retry_after) = match result {
             Ok(done) => (done.rate_limit(), false, None),

@@ -103,3 +103,41 @@ async fn the_fake_counts_each_method_on_a_path_apart() {
     // Another contact's path has its own count for both.
     client.remove_tags(&Identifier::id(2), ["a"]).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_limit_one_method_reports_paces_only_that_method() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let answer = |limit: &str| {
+        ResponseTemplate::new(200)
+            .set_body_string(r#"{"contactId": 1}"#)
+            .insert_header("x-ratelimit-limit", limit)
+            .insert_header("x-ratelimit-remaining", "0")
+    };
+    Mock::given(method("DELETE"))
+        .respond_with(answer("1"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(answer("10"))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new();
+    let client = support::builder(&server)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+
+    // Removes are said to allow 1 a second: adds on other contacts still go 5 at once.
+    client.remove_tags(&Identifier::id(9), ["a"]).await.unwrap();
+    for id in 1..=5 {
+        client.add_tags(&Identifier::id(id), ["a"]).await.unwrap();
+    }
+    assert!(clock.sleeps().is_empty(), "{:?}", clock.sleeps());
+
+    // Adds are said to allow 10: removes still keep to the 1 they were told.
+    client.remove_tags(&Identifier::id(8), ["a"]).await.unwrap();
+    client.remove_tags(&Identifier::id(8), ["a"]).await.unwrap();
+    assert_eq!(clock.sleeps(), [PATH_WINDOW]);
+}

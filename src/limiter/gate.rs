@@ -85,12 +85,10 @@ impl Gate {
 
     /// Whether the gate holds nothing back any more, nor anyone in line: forgetting it
     /// changes nothing.
-    pub(super) fn idle(&self, now: Instant, pace: Pace) -> bool {
+    pub(super) fn idle(&self, now: Instant, window: Duration) -> bool {
         !self.queued()
             && self.held_until.is_none_or(|until| until <= now)
-            && self
-                .batch
-                .is_none_or(|batch| batch.last + pace.window <= now)
+            && self.batch.is_none_or(|batch| batch.last + window <= now)
     }
 }
 

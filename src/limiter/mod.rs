@@ -18,8 +18,8 @@
 //! only at the moment it is sent, so a call dropped while it waits (a caller's timeout, a
 //! `select!`) gives back its place in line and has taken nothing from anyone.
 //!
-//! It learns from every response: `X-RateLimit-Limit` replaces the limit (clamped to
-//! 1..=[`MAX_LIMIT`]), an `X-RateLimit-Remaining` showing more requests than this client sent
+//! It learns from every response: `X-RateLimit-Limit` replaces the limit of its method
+//! (clamped to 1..=[`MAX_LIMIT`]), an `X-RateLimit-Remaining` showing more requests than this client sent
 //! counts the others' requests in the current batch, and a 429 holds the whole path until its
 //! `Retry-After` has passed. The caller's own ceiling across all paths is one more such gate,
 //! with a line of its own.
@@ -64,6 +64,14 @@ const DEFAULT_HOLD: Duration = Duration::from_secs(1);
 /// reaches it; past it, new paths go unpaced (the API's 429s still hold them back).
 const MAX_PATHS: usize = 1 << 18;
 
+/// A path of the limiter: the hash of a method and a path, and the method, whose limit it
+/// follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    path: u64,
+    method: &'static str,
+}
+
 /// Which gates a wait is for.
 #[derive(Debug, Clone, Copy)]
 enum Through {
@@ -104,10 +112,11 @@ struct Table {
     /// Keyed by a hash of method and path, so that finding a path never allocates. Two paths
     /// whose hashes collide would share a gate: slower, never wrong.
     paths: HashMap<u64, Gate>,
-    /// The limit on each path: the API's documented one until a response says otherwise.
-    /// The API sets one limit per method, so what one path's answer says holds for all, and
-    /// it outlives the paths that are forgotten.
-    path_limit: u32,
+    /// The limit on each path of a method, once a response has said it: the API sets one
+    /// limit per method, so what one path's answer says holds for all of that method's (and
+    /// for no other method's), and it outlives the paths that are forgotten. A method not
+    /// here has the API's documented limit. It holds the client's two methods at most.
+    limits: HashMap<&'static str, u32>,
     /// The caller's ceiling across all paths, if any: its limit and its gate.
     global: Option<(u32, Gate)>,
     /// When idle paths were last forgotten: once a window, in one pass.
@@ -115,17 +124,21 @@ struct Table {
 }
 
 impl Table {
-    fn path_pace(&self) -> Pace {
+    fn path_pace(&self, key: Key) -> Pace {
         Pace {
-            limit: self.path_limit,
+            limit: self
+                .limits
+                .get(key.method)
+                .copied()
+                .unwrap_or(DOCUMENTED_LIMIT),
             window: PATH_WINDOW,
         }
     }
 
     /// The path's gate, made if the table has room.
-    fn path(&mut self, key: u64) -> Option<&mut Gate> {
+    fn path(&mut self, key: Key) -> Option<&mut Gate> {
         let room = self.paths.len() < MAX_PATHS;
-        match self.paths.entry(key) {
+        match self.paths.entry(key.path) {
             Entry::Occupied(entry) => Some(entry.into_mut()),
             Entry::Vacant(entry) if room => Some(entry.insert(Gate::default())),
             Entry::Vacant(_) => None,
@@ -133,23 +146,23 @@ impl Table {
     }
 
     /// When a request on `key` may go by its path's gate.
-    fn path_free_at(&self, key: u64, now: Instant) -> Instant {
-        let pace = self.path_pace();
+    fn path_free_at(&self, key: Key, now: Instant) -> Instant {
+        let pace = self.path_pace(key);
         self.paths
-            .get(&key)
+            .get(&key.path)
             .map_or(now, |gate| gate.free_at(now, pace))
     }
 
     /// When a request on `key` may go by its path's gate and the caller's ceiling.
-    fn free_at(&self, key: u64, now: Instant) -> Instant {
+    fn free_at(&self, key: Key, now: Instant) -> Instant {
         let path = self.path_free_at(key, now);
         self.global.as_ref().map_or(path, |(limit, gate)| {
             path.max(gate.free_at(now, ceiling(*limit)))
         })
     }
 
-    fn record(&mut self, key: u64, now: Instant) {
-        let pace = self.path_pace();
+    fn record(&mut self, key: Key, now: Instant) {
+        let pace = self.path_pace(key);
         if let Some(gate) = self.path(key) {
             gate.add(now, 1, pace);
         }
@@ -160,15 +173,15 @@ impl Table {
 
     /// Whether anyone is in line for `key`'s path or the caller's ceiling: a request that
     /// finds nobody there and nothing holding it back goes at once, the common case.
-    fn queued(&self, key: u64) -> bool {
-        self.paths.get(&key).is_some_and(Gate::queued)
+    fn queued(&self, key: Key) -> bool {
+        self.paths.get(&key.path).is_some_and(Gate::queued)
             || self.global.as_ref().is_some_and(|(_, gate)| gate.queued())
     }
 
     /// Why a request on `key` cannot go before `deadline`: a 429's hold, when that alone
     /// lasts past it.
-    fn refusal(&self, key: u64, now: Instant, deadline: Instant) -> Refused {
-        match self.paths.get(&key).and_then(|gate| gate.held_until) {
+    fn refusal(&self, key: Key, now: Instant, deadline: Instant) -> Refused {
+        match self.paths.get(&key.path).and_then(|gate| gate.held_until) {
             Some(until) if until >= deadline => Refused::Held(until.saturating_duration_since(now)),
             _ => Refused::Busy,
         }
@@ -179,8 +192,7 @@ impl Table {
         if now.saturating_duration_since(swept_at) < PATH_WINDOW {
             return;
         }
-        let pace = self.path_pace();
-        self.paths.retain(|_, gate| !gate.idle(now, pace));
+        self.paths.retain(|_, gate| !gate.idle(now, PATH_WINDOW));
         // A burst of paths leaves the table's capacity behind: give most of it back.
         if self.paths.capacity() > 1024 && self.paths.capacity() > self.paths.len() * 4 {
             self.paths.shrink_to(self.paths.len() * 2);
@@ -202,7 +214,7 @@ impl Limiter {
         Self {
             table: Mutex::new(Table {
                 paths: HashMap::new(),
-                path_limit: DOCUMENTED_LIMIT,
+                limits: HashMap::new(),
                 global: global_per_second.map(|limit| (limit, Gate::default())),
                 swept_at: None,
             }),
@@ -210,8 +222,11 @@ impl Limiter {
         }
     }
 
-    pub(crate) fn key(&self, method: &str, path: &str) -> u64 {
-        self.hasher.hash_one((method, path))
+    pub(crate) fn key(&self, method: &'static str, path: &str) -> Key {
+        Key {
+            path: self.hasher.hash_one((method, path)),
+            method,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -230,7 +245,7 @@ impl Limiter {
     /// Safe to drop at any await: until it returns, it holds nothing but its places in line.
     pub(crate) async fn acquire<'p>(
         &self,
-        key: u64,
+        key: Key,
         clock: &dyn Clock,
         now: Instant,
         deadline: Instant,
@@ -296,7 +311,7 @@ impl Limiter {
     async fn turn(
         &self,
         line: Line,
-        key: u64,
+        key: Key,
         clock: &dyn Clock,
         deadline: Instant,
     ) -> Result<OwnedMutexGuard<()>, Refused> {
@@ -318,7 +333,7 @@ impl Limiter {
     /// wait for its path: `Ok(false)`.
     async fn wait(
         &self,
-        key: u64,
+        key: Key,
         through: Through,
         clock: &dyn Clock,
         deadline: Instant,
@@ -352,24 +367,26 @@ impl Limiter {
     }
 
     /// How much longer a 429 holds `key`'s path, if one does.
-    pub(crate) fn held_for(&self, key: u64, now: Instant) -> Option<Duration> {
-        let until = self.lock().paths.get(&key)?.held_until?;
+    pub(crate) fn held_for(&self, key: Key, now: Instant) -> Option<Duration> {
+        let until = self.lock().paths.get(&key.path)?.held_until?;
         (until > now).then(|| until - now)
     }
 
     /// Learns from a response on `key`, answered at `now`.
-    pub(crate) fn observe(&self, key: u64, now: Instant, answer: Answer) {
+    pub(crate) fn observe(&self, key: Key, now: Instant, answer: Answer) {
         let mut table = self.lock();
         if let Some(quota) = answer.rate_limit.filter(|quota| quota.limit() > 0) {
-            table.path_limit = quota.limit().min(MAX_LIMIT);
+            table
+                .limits
+                .insert(key.method, quota.limit().min(MAX_LIMIT));
         }
-        let pace = table.path_pace();
+        let pace = table.path_pace(key);
         // A path forgotten since its request went (its answer came a window late) is only
         // worth bringing back for a hold.
         let gate = if answer.refused {
             table.path(key)
         } else {
-            table.paths.get_mut(&key)
+            table.paths.get_mut(&key.path)
         };
         let Some(gate) = gate else { return };
         if answer.refused {
@@ -385,7 +402,7 @@ impl Limiter {
     #[cfg(test)]
     async fn pass(
         &self,
-        key: u64,
+        key: Key,
         clock: &dyn Clock,
         now: Instant,
         deadline: Instant,
@@ -506,13 +523,25 @@ mod tests {
         );
 
         limiter.observe(key, clock.now(), reported(u32::MAX, u32::MAX));
-        assert_eq!(limiter.lock().path_limit, MAX_LIMIT);
+        assert_eq!(limiter.lock().limits["POST"], MAX_LIMIT);
         limiter.observe(key, clock.now(), reported(0, 0));
         assert_eq!(
-            limiter.lock().path_limit,
+            limiter.lock().limits["POST"],
             MAX_LIMIT,
             "a zero limit is ignored"
         );
+    }
+
+    #[test]
+    fn a_limit_learned_from_one_method_holds_for_that_method_only() {
+        let limiter = Limiter::new(None);
+        let now = Instant::now();
+        let (post, delete) = (limiter.key("POST", "/a"), limiter.key("DELETE", "/a"));
+        limiter.observe(delete, now, reported(1, 0));
+        let table = limiter.lock();
+        assert_eq!(table.path_pace(delete).limit, 1);
+        assert_eq!(table.path_pace(post).limit, DOCUMENTED_LIMIT);
+        assert_eq!(table.path_pace(limiter.key("DELETE", "/b")).limit, 1);
     }
 
     #[tokio::test]
@@ -534,7 +563,7 @@ mod tests {
         let key = limiter.key("POST", "/a");
         send(&limiter, &clock, "/a", 1).await;
         limiter.observe(key, clock.now(), reported(u32::MAX, 0));
-        let gate = &limiter.lock().paths[&key];
+        let gate = &limiter.lock().paths[&key.path];
         assert_eq!(gate.batch.map(|batch| batch.count), Some(MAX_LIMIT));
     }
 
@@ -649,12 +678,16 @@ mod tests {
         for future in &mut waiting {
             assert!(poll_once(future.as_mut()).is_none());
         }
-        assert!(limiter.lock().paths[&key].queued());
+        assert!(limiter.lock().paths[&key.path].queued());
         drop(waiting);
 
         let table = limiter.lock();
-        assert!(!table.paths[&key].queued(), "nobody left in line");
-        assert_eq!(table.paths[&key].batch.unwrap().count, 5, "nothing counted");
+        assert!(!table.paths[&key.path].queued(), "nobody left in line");
+        assert_eq!(
+            table.paths[&key.path].batch.unwrap().count,
+            5,
+            "nothing counted"
+        );
         assert_eq!(table.global.as_ref().unwrap().1.batch.unwrap().count, 5);
     }
 
@@ -688,13 +721,13 @@ mod tests {
             limiter
                 .lock()
                 .paths
-                .get(&third)
+                .get(&third.path)
                 .is_none_or(|gate| gate.batch.is_none())
         );
         drop(taken);
         let (_, place) = poll_once(no_place.as_mut()).unwrap().unwrap();
         assert!(place.is_some());
-        assert_eq!(limiter.lock().paths[&third].batch.unwrap().count, 1);
+        assert_eq!(limiter.lock().paths[&third.path].batch.unwrap().count, 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -789,11 +822,15 @@ mod tests {
     fn past_its_cap_the_table_tracks_no_new_path() {
         let limiter = Limiter::new(None);
         let mut table = limiter.lock();
-        for key in 0..MAX_PATHS as u64 {
-            assert!(table.path(key).is_some());
+        let key = |path| Key {
+            path,
+            method: "POST",
+        };
+        for path in 0..MAX_PATHS as u64 {
+            assert!(table.path(key(path)).is_some());
         }
-        assert!(table.path(u64::MAX).is_none(), "no room for one more");
-        assert!(table.path(7).is_some(), "a path it tracks stays");
+        assert!(table.path(key(u64::MAX)).is_none(), "no room for one more");
+        assert!(table.path(key(7)).is_some(), "a path it tracks stays");
         assert_eq!(table.paths.len(), MAX_PATHS);
     }
 
