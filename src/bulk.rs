@@ -10,13 +10,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
-use tokio::sync::Semaphore;
-
-use crate::call::{Call, Step};
+use crate::call::{Call, InFlight, Step};
 use crate::error::InvalidInput;
 use crate::tags;
 use crate::{Client, Error, Identifier, MAX_TAGS, Operation, Tags, TagsUpdated};
+use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 
 /// The ways into a bulk run, on the client.
 impl Client {
@@ -104,6 +102,9 @@ impl Client {
 ///
 /// Each item may hold up to 100 distinct tags, sent in
 /// calls of ten; an item with more fails with [`Error::InvalidInput`] and sends nothing.
+///
+/// A 401 stops the run's sending: the token is the same for every call, so each item not sent
+/// yet ends with that 401, unsent ([`Error::attempts`] is 0).
 ///
 /// A contact's items go one at a time, in input order, and only a request that can be sent
 /// at once holds a place among the calls in flight: a contact waiting for its turn (its
@@ -255,15 +256,19 @@ impl BulkTagger {
         T: IntoIterator + Send + 'static,
         T::Item: Into<String>,
     {
-        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let in_flight = Arc::new(InFlight::new(self.concurrency));
         let lanes = Arc::new(Lanes::default());
         let limit = self.concurrency.saturating_mul(PENDING_PER_SLOT);
         let settings = Arc::new(self);
         let start = move |(key, identifier, tags): (K, Identifier, T)| -> Pending<K> {
-            let (settings, permits, lanes) = (settings.clone(), permits.clone(), lanes.clone());
+            let (settings, in_flight, lanes) = (settings.clone(), in_flight.clone(), lanes.clone());
             // Checked once, as the item comes in: its calls send what was checked.
             let tags = identifier.validate().and_then(|()| Tags::new(tags));
-            Box::pin(async move { settings.tag(key, identifier, tags, &permits, &lanes).await })
+            Box::pin(async move {
+                settings
+                    .tag(key, identifier, tags, &in_flight, &lanes)
+                    .await
+            })
         };
         BulkStream {
             input: Box::pin(items.map(start)),
@@ -279,14 +284,16 @@ impl BulkTagger {
         key: K,
         identifier: Identifier,
         tags: Result<Tags, InvalidInput>,
-        permits: &Semaphore,
+        in_flight: &InFlight,
         lanes: &Arc<Lanes>,
     ) -> BulkOutcome<K> {
         let mut counts = Counts::default();
         let (tags, result) = match tags.map(Tags::into_vec) {
             Ok(tags) => {
                 let _turn = lanes.turn(&identifier).await;
-                let result = self.tag_all(&identifier, &tags, &mut counts, permits).await;
+                let result = self
+                    .tag_all(&identifier, &tags, &mut counts, in_flight)
+                    .await;
                 (tags, result)
             }
             Err(invalid) => (Vec::new(), Err(invalid.into())),
@@ -307,14 +314,14 @@ impl BulkTagger {
         identifier: &Identifier,
         tags: &[String],
         counts: &mut Counts,
-        permits: &Semaphore,
+        in_flight: &InFlight,
     ) -> Result<TagsUpdated, Error> {
         let mut chunks = tags.chunks(MAX_TAGS);
         // Checked tags are never empty: there is always a first chunk.
         let first = chunks.next().unwrap_or_default();
-        let mut last = self.tag_chunk(identifier, first, counts, permits).await?;
+        let mut last = self.tag_chunk(identifier, first, counts, in_flight).await?;
         for chunk in chunks {
-            last = self.tag_chunk(identifier, chunk, counts, permits).await?;
+            last = self.tag_chunk(identifier, chunk, counts, in_flight).await?;
         }
         Ok(last)
     }
@@ -328,7 +335,7 @@ impl BulkTagger {
         identifier: &Identifier,
         chunk: &[String],
         counts: &mut Counts,
-        permits: &Semaphore,
+        in_flight: &InFlight,
     ) -> Result<TagsUpdated, Error> {
         let clock = &*self.client.inner().clock;
         let mut requeues = 0;
@@ -338,7 +345,7 @@ impl BulkTagger {
             let request = inner.request(self.operation, identifier, tags::serialize(chunk));
             let mut call = Call::parked(inner, identifier, request);
             let result = loop {
-                match call.step(Some(permits)).await {
+                match call.step(Some(in_flight)).await {
                     Step::Wait(delay) => clock.sleep(delay).await,
                     Step::Done(result) => break result,
                 }

@@ -6,9 +6,12 @@
 use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderValue};
+use std::sync::OnceLock;
+
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use crate::error::ApiError;
 use crate::inner::{Inner, Prepared, USER_AGENT};
 use crate::limiter::{Answer, Key, Refused};
 use crate::retry::{Decision, Spent};
@@ -19,6 +22,25 @@ const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json
 /// The longest a bulk item waits for its first turn (the caller's ceiling, a place among the
 /// calls in flight) before it is given up: as long as the longest `Retry-After` taken.
 const LONGEST_TURN: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a bulk run's calls share: their places among the calls in flight, and the 401 that
+/// refused the run's token, once one came. Every call of the run has the same token, so
+/// after that answer none is sent.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    places: Semaphore,
+    refused: OnceLock<ApiError>,
+}
+
+impl InFlight {
+    /// Room for `places` calls in flight at once.
+    pub(crate) fn new(places: usize) -> Self {
+        Self {
+            places: Semaphore::new(places),
+            refused: OnceLock::new(),
+        }
+    }
+}
 
 /// What came of a step.
 #[derive(Debug)]
@@ -93,7 +115,7 @@ impl<'a> Call<'a> {
     /// run's places among the calls in flight) only while the request can go and its answer
     /// is awaited. A call that ends settles the retry tokens it took; one dropped before its
     /// end gives them back.
-    pub(crate) async fn step(&mut self, places: Option<&Semaphore>) -> Step {
+    pub(crate) async fn step(&mut self, places: Option<&InFlight>) -> Step {
         let span = self.span.clone();
         let step = self.attempt_once(places).instrument(span).await;
         if let Step::Done(result) = &step {
@@ -111,7 +133,8 @@ impl<'a> Call<'a> {
             .unwrap_or(now + Duration::from_secs(u32::MAX.into()))
     }
 
-    async fn attempt_once(&mut self, places: Option<&Semaphore>) -> Step {
+    async fn attempt_once(&mut self, run: Option<&InFlight>) -> Step {
+        let places = run.map(|run| &run.places);
         let inner = self.inner;
         let clock = &*inner.clock;
         let mut now = clock.now();
@@ -153,6 +176,12 @@ impl<'a> Call<'a> {
             };
             now = clock.now();
         }
+        // Checked with the place in hand: a call that waited for it while the run's token
+        // was refused goes no further.
+        if let Some(api) = run.and_then(|run| run.refused.get()) {
+            tracing::debug!("the api refused the run's token; not sending");
+            return self.give_up(Error::Unauthorized(api.clone()));
+        }
         let deadline = match self.deadline {
             Some(deadline) => deadline,
             None => *self.deadline.insert(self.deadline_from(now)),
@@ -167,6 +196,9 @@ impl<'a> Call<'a> {
         let result = self.exchange(inner.timeout.min(left)).await;
         now = clock.now();
         self.learn(self.key, now, &result);
+        if let (Some(run), Err(Error::Unauthorized(api))) = (run, &result) {
+            let _ = run.refused.set(api.clone());
+        }
         let err = match result {
             Ok(done) => {
                 tracing::Span::current().record("attempts", attempt);

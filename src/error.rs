@@ -47,7 +47,8 @@ use crate::outside::text::{self, shown};
 pub enum Error {
     /// The API answered 400: the request did not pass its validation.
     BadRequest(ApiError),
-    /// The API answered 401: the token is missing or invalid.
+    /// The API answered 401: the token is missing or invalid; or, in a bulk run, it answered
+    /// an earlier call so and nothing was sent for this one ([`Error::attempts`] is 0).
     Unauthorized(ApiError),
     /// The API answered 429: too many requests on this method and path; or a 429 still holds
     /// the path, past the call's budget, and nothing was sent ([`Error::attempts`] is 0).
@@ -207,6 +208,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::BadRequest(api) => write!(f, "bad request, {api}")?,
+            Error::Unauthorized(api) if api.attempts == 0 => write!(
+                f,
+                "unauthorized, not sent: the api refused the run's token on an earlier call, {api}"
+            )?,
             Error::Unauthorized(api) => write!(f, "unauthorized, {api}")?,
             Error::RateLimited(api) if api.attempts == 0 => write!(
                 f,

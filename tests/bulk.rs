@@ -625,3 +625,41 @@ async fn an_emails_items_go_in_input_order_whatever_its_case() {
     let expected: Vec<String> = (0..9).map(|i| format!("t{i}")).collect();
     assert_eq!(sent, expected, "one contact, one lane, in input order");
 }
+
+#[tokio::test]
+async fn a_refused_token_stops_the_runs_sending() {
+    let server = wiremock::MockServer::start().await;
+    // At most the calls in flight when the first 401 came.
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(401)
+                .set_body_string(r#"{"code": 401, "message": "UN_AUTHORIZED"}"#),
+        )
+        .expect(1..=4)
+        .mount(&server)
+        .await;
+    let client = support::client(&server);
+    let items = (1..=200u64).map(|id| (Identifier::id(id), ["a"]));
+
+    let outcomes: Vec<_> = client
+        .bulk_tagger()
+        .operation(aelyst::Operation::RemoveTags)
+        .concurrency(4)
+        .run(stream::iter(items))
+        .collect()
+        .await;
+
+    assert_eq!(outcomes.len(), 200, "every input has its outcome");
+    let sent = server.received_requests().await.unwrap().len();
+    let unsent: Vec<_> = outcomes
+        .iter()
+        .map(|outcome| outcome.result().unwrap_err())
+        .filter(|err| err.attempts() == 0)
+        .collect();
+    assert_eq!(sent + unsent.len(), 200, "{sent} sent");
+    for err in unsent {
+        assert!(matches!(err, Error::Unauthorized(_)), "{err:?}");
+        assert_eq!(err.status(), Some(401));
+        assert!(err.to_string().contains("not sent"), "{err}");
+    }
+}

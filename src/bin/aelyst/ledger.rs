@@ -227,13 +227,18 @@ impl Ledger {
         self.retries += u64::from(outcome.retries());
         self.requeues += u64::from(outcome.requeues());
         let error = outcome.result().err();
+        let line = *outcome.key();
         if let Some(Error::Unauthorized(_)) = error {
             self.refused = true;
+            // The run stopped sending once the token was refused: a row it held back was
+            // not sent, as the rows read after it.
+            if error.is_some_and(|err| err.attempts() == 0) && self.under_way.contains_key(&line) {
+                self.first_unsent = Some(self.first_unsent.map_or(line, |first| first.min(line)));
+                let message = "not sent: the api refused the token";
+                return self.end(line, Some((NOT_SENT_401, message.into())));
+            }
         }
-        self.end(
-            *outcome.key(),
-            error.map(|err| (reason(err), err.to_string())),
-        );
+        self.end(line, error.map(|err| (reason(err), err.to_string())));
     }
 
     /// Ends a row of a dry run that passed every check: it would have been sent.
