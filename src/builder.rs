@@ -215,8 +215,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Called with the quota of every response that reports one, success or error: the place
-    /// to feed a metrics gauge or a `tokio::sync::watch` channel.
+    /// Called with the quota of every response that reports one, success or error, of Add
+    /// tags and Remove tags alike (each has a quota of its own, and the hook is not told
+    /// which): the place to feed a metrics gauge or a `tokio::sync::watch` channel.
     ///
     /// ```
     /// let (quota_tx, quota_rx) = tokio::sync::watch::channel(None);

@@ -106,7 +106,8 @@ pub fn is_invisible(c: char) -> bool {
 /// before it) may echo the `Authorization` header in its message or error page; the client
 /// knows its token, so no text it keeps may hold it. An occurrence with invisible characters
 /// slipped into it (which [`Shown`] would show as `�`, leaving the rest readable) is found
-/// too. An empty secret redacts nothing.
+/// too, and so is one in another case (a page that upper-cases what it echoes would still
+/// give the token away). An empty secret redacts nothing.
 pub fn redact<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
     if secret.is_empty() {
         return Cow::Borrowed(text);
@@ -122,8 +123,8 @@ pub fn redact<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
     while i + wanted.len() <= visible.len() {
         if visible[i..i + wanted.len()]
             .iter()
-            .map(|&(_, c)| c)
-            .eq(wanted.iter().copied())
+            .zip(&wanted)
+            .all(|(&(_, c), wanted)| c.eq_ignore_ascii_case(wanted))
         {
             let (start, _) = visible[i];
             let (last, c) = visible[i + wanted.len() - 1];
@@ -199,5 +200,10 @@ mod tests {
             "invisible characters slipped in do not hide it"
         );
         assert_eq!(redact("s3cr3", "s3cr3t"), "s3cr3");
+        assert_eq!(
+            redact("<p>S3CR3T s3Cr3t</p>", "s3cr3t"),
+            "<p>[redacted] [redacted]</p>",
+            "nor does another case"
+        );
     }
 }

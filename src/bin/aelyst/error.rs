@@ -30,7 +30,7 @@ pub enum CliError {
     Identifier(#[source] InvalidInput),
     #[error("invalid tags")]
     Tags(#[source] InvalidInput),
-    #[error("more than {MAX_TAGS} tags: use --file to tag in several calls")]
+    #[error("more than {MAX_TAGS} tags: use --file, which sends them in calls of {MAX_TAGS}")]
     TooManyTags,
     #[error("invalid settings")]
     Settings(#[source] aelyst::Error),
