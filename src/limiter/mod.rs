@@ -193,7 +193,9 @@ impl Table {
             return;
         }
         self.paths.retain(|_, gate| !gate.idle(now, PATH_WINDOW));
-        // A burst of paths leaves the table's capacity behind: give most of it back.
+        // A burst of paths leaves the table's capacity behind: give most of it back. A rough
+        // rule on purpose: `capacity()` is net of the tombstones `retain` leaves, and a small
+        // table is not worth reallocating.
         if self.paths.capacity() > 1024 && self.paths.capacity() > self.paths.len() * 4 {
             self.paths.shrink_to(self.paths.len() * 2);
         }
@@ -854,12 +856,22 @@ mod tests {
         assert!(poll_once(limiter.pass(key, &clock, later, later + FAR)).is_none());
     }
 
+    #[tokio::test]
+    async fn paths_idle_for_a_window_are_forgotten_a_window_after_the_last_sweep() {
+        let (limiter, clock) = (Limiter::new(None), ManualClock::new());
+        send(&limiter, &clock, "/a", 1).await;
+        clock.advance(PATH_WINDOW);
+        send(&limiter, &clock, "/b", 1).await;
+        assert_eq!(limiter.paths(), 1, "/a, a window old, was forgotten");
+    }
+
     #[test]
     fn a_small_table_keeps_its_capacity_when_swept() {
         let (limiter, clock) = (Limiter::new(None), Frozen(Instant::now()));
         let now = clock.now();
-        for path in ["/a", "/b", "/c"] {
-            let key = limiter.key("POST", path);
+        // Far more room than the one path left needs, and still too little to give back.
+        for path in 0..100 {
+            let key = limiter.key("POST", &format!("/{path}"));
             assert!(poll_once(limiter.pass(key, &clock, now, now + FAR)).is_some());
         }
         let capacity = limiter.lock().paths.capacity();
@@ -868,10 +880,13 @@ mod tests {
         assert!(poll_once(limiter.pass(key, &clock, later, later + FAR)).is_some());
         let table = limiter.lock();
         assert_eq!(table.paths.len(), 1, "the idle paths were forgotten");
-        assert_eq!(
-            table.paths.capacity(),
-            capacity,
-            "a small table is not shrunk"
+        // The map reports its capacity net of the tombstones `retain` leaves, which vary with
+        // the random hasher: of the 112 it had, at least the 12 never used are still there,
+        // where shrinking would have left 3.
+        assert!(
+            table.paths.capacity() > 8,
+            "a small table is not shrunk: {} of {capacity}",
+            table.paths.capacity()
         );
     }
 
