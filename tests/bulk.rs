@@ -23,6 +23,13 @@ async fn fake_and_client() -> (FakeServer, Client, ManualClock) {
     (fake, client, clock)
 }
 
+/// Checks that a run of `inputs` items keyed by position gave one outcome each, none twice.
+fn assert_one_outcome_each(outcomes: &[aelyst::BulkOutcome<u64>], inputs: u64) {
+    let keys: BTreeSet<u64> = outcomes.iter().map(|o| *o.key()).collect();
+    assert_eq!(keys, (0..inputs).collect(), "one outcome per input");
+    assert_eq!(outcomes.len() as u64, inputs, "none repeated");
+}
+
 #[tokio::test]
 async fn every_input_is_accounted_for_under_random_faults() {
     let (fake, _, clock) = fake_and_client().await;
@@ -50,12 +57,7 @@ async fn every_input_is_accounted_for_under_random_faults() {
         .collect()
         .await;
 
-    let keys: BTreeSet<u64> = outcomes.iter().map(|o| *o.key()).collect();
-    assert_eq!(
-        keys,
-        (0..300).collect(),
-        "one outcome per input, none repeated"
-    );
+    assert_one_outcome_each(&outcomes, 300);
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.is_ok()).collect();
     for outcome in &failed {
         // Whatever failed says why, and was retried as far as the policy allows.
@@ -109,12 +111,7 @@ async fn a_bulk_remove_of_thousands_under_random_faults_accounts_for_every_input
         .collect()
         .await;
 
-    let keys: BTreeSet<u64> = outcomes.iter().map(|o| *o.key()).collect();
-    assert_eq!(
-        keys,
-        (0..contacts).collect(),
-        "one outcome per input, none repeated"
-    );
+    assert_one_outcome_each(&outcomes, contacts);
     let (mut removed, mut failed) = (0, 0);
     for outcome in &outcomes {
         let id = outcome.key() + 1;

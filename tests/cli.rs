@@ -725,13 +725,19 @@ async fn sigint_stops_reading_and_the_resume_it_names_tags_every_row() {
     assert!(failed_rows(&failed).is_empty());
     assert!(!partial_of(&failed).exists());
 
-    // The same export on standard input again, resumed as the run said.
+    resume_rows_51_to_100(&fake, &scratch, &out).await;
+    assert!((1..=100).all(|id| tagged(&fake, id)));
+}
+
+/// Resumes a run of rows 1 to 50 stopped by a signal as its output says, with the same export
+/// of rows 1 to 100 on standard input: only rows 51 to 100 are sent.
+async fn resume_rows_51_to_100(fake: &FakeServer, scratch: &Scratch, out: &Output) {
     let input = scratch.file(
         "contacts.csv",
         &format!("identifier,tags\n{}", rows_csv(1..=100)),
     );
     let requests_before = fake.request_count();
-    let resumed = resume(&fake, &out.stderr, &input).await;
+    let resumed = resume(fake, &out.stderr, &input).await;
 
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     assert_eq!(
@@ -739,7 +745,6 @@ async fn sigint_stops_reading_and_the_resume_it_names_tags_every_row() {
         50,
         "rows 51 to 100 only"
     );
-    assert!((1..=100).all(|id| tagged(&fake, id)));
 }
 
 #[tokio::test]
@@ -1593,19 +1598,7 @@ async fn sigint_stops_a_remove_and_the_resume_it_names_removes_the_rest() {
     );
     assert!(out.stderr.contains("--from-line=52"), "{}", out.stderr);
 
-    let input = scratch.file(
-        "contacts.csv",
-        &format!("identifier,tags\n{}", rows_csv(1..=100)),
-    );
-    let requests_before = fake.request_count();
-    let resumed = resume(&fake, &out.stderr, &input).await;
-
-    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
-    assert_eq!(
-        fake.request_count() - requests_before,
-        50,
-        "rows 51 to 100 only"
-    );
+    resume_rows_51_to_100(&fake, &scratch, &out).await;
     assert!((1..=100).all(|id| untagged(&fake, id)));
     assert!(
         fake.requests()
