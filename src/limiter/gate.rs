@@ -123,6 +123,12 @@ mod tests {
     #[test]
     fn a_batch_of_ours_a_window_old_counts_for_nothing() {
         let t0 = Instant::now();
+        // Exactly a window later, as well as past it.
+        let later = t0 + PACE.window;
+        let mut gate = Gate::default();
+        gate.add(t0, 5, PACE);
+        gate.count_others(later, RateLimit::new(5, 3), PACE);
+        assert_eq!(batch(&gate), (2, later));
         let later = t0 + Duration::from_secs(2);
         let mut gate = Gate::default();
         gate.add(t0, 5, PACE);

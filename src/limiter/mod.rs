@@ -368,10 +368,10 @@ impl Limiter {
         }
     }
 
-    /// How much longer a 429 holds `key`'s path, if one does.
+    /// How much longer a 429 holds `key`'s path (zero once it is over), if one did.
     pub(crate) fn held_for(&self, key: Key, now: Instant) -> Option<Duration> {
         let until = self.lock().paths.get(&key.path)?.held_until?;
-        (until > now).then(|| until - now)
+        Some(until.saturating_duration_since(now))
     }
 
     /// Learns from a response on `key`, answered at `now`.
