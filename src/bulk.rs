@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+
 use crate::call::{Call, InFlight, Step};
 use crate::error::InvalidInput;
 use crate::tags;
 use crate::{Client, Error, Identifier, MAX_TAGS, Operation, Tags, TagsUpdated};
-use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 
 /// The ways into a bulk run, on the client.
 impl Client {

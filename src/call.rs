@@ -1,13 +1,12 @@
-//! One call of an [`Operation`](crate::Operation), attempt by attempt: the rate limiter's turn, one attempt, and the retry
-//! policy's word on what comes next. A single call runs its steps in a loop, waiting between
-//! them; a bulk run parks an item between steps, outside its places among the calls in
-//! flight, so that a wait holds no place.
+//! One call of an [`Operation`](crate::Operation), attempt by attempt: the rate limiter's
+//! turn, one attempt, and the retry policy's word on what comes next. A single call runs its
+//! steps in a loop, waiting between them; a bulk run parks an item between steps, outside its
+//! places among the calls in flight, so that a wait holds no place.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderValue};
-use std::sync::OnceLock;
-
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -111,13 +110,13 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// Takes the rate limiter's turn and makes one attempt, holding one of `places` (a bulk
-    /// run's places among the calls in flight) only while the request can go and its answer
-    /// is awaited. A call that ends settles the retry tokens it took; one dropped before its
+    /// Takes the rate limiter's turn and makes one attempt, holding one of a bulk `run`'s
+    /// places among the calls in flight only while the request can go and its answer is
+    /// awaited, and sending nothing once the run's token has been refused. A call that ends settles the retry tokens it took; one dropped before its
     /// end gives them back.
-    pub(crate) async fn step(&mut self, places: Option<&InFlight>) -> Step {
+    pub(crate) async fn step(&mut self, run: Option<&InFlight>) -> Step {
         let span = self.span.clone();
-        let step = self.attempt_once(places).instrument(span).await;
+        let step = self.attempt_once(run).instrument(span).await;
         if let Step::Done(result) = &step {
             match result {
                 Ok(_) => self.spent.succeeded(),
