@@ -110,8 +110,13 @@ pub async fn file(cli: &Cli, action: Action, args: &TagArgs, file: &Path) -> Res
         None => check(action, rows, &ledger, signals, args.quiet).await,
     }
     let closed = lock(&ledger).close();
-    let elapsed = started.elapsed();
-    Ok(summary::report(&closed, cli, action, args, file, elapsed))
+    let run = summary::Run {
+        cli,
+        action,
+        args,
+        file,
+    };
+    Ok(summary::report(&closed, &run, started.elapsed()))
 }
 
 /// Refuses a --failed that is the input: the same file, whatever its name, a hard link or

@@ -13,14 +13,8 @@ use crate::output::{say, shell_line, warn};
 
 /// Prints the summary on standard output, and what went wrong and how to resume on standard
 /// error; returns the exit code.
-pub fn report(
-    closed: &Closed,
-    cli: &Cli,
-    action: Action,
-    args: &TagArgs,
-    file: &Path,
-    elapsed: Duration,
-) -> u8 {
+pub fn report(closed: &Closed, run: &Run<'_>, elapsed: Duration) -> u8 {
+    let Run { action, args, .. } = *run;
     let rows = closed.done + closed.failed;
     let verb = if args.dry_run { "valid" } else { action.done() };
     let seconds = elapsed.as_secs_f64();
@@ -88,13 +82,7 @@ pub fn report(
         warn(&format!("aelyst: {}", chain(err)));
     }
     if closed.stop.is_some() || (closed.refused && failed_file.is_none()) {
-        let run = Run {
-            cli,
-            action,
-            args,
-            file,
-        };
-        resume(closed, &run, failed_file.as_deref());
+        resume(closed, run, failed_file.as_deref());
     }
     if closed.refused {
         warn(&format!(
@@ -191,12 +179,12 @@ fn resume(closed: &Closed, run: &Run<'_>, failed_file: Option<&Path>) {
     }
 }
 
-/// The run being resumed: the command line it was given.
-struct Run<'a> {
-    cli: &'a Cli,
-    action: Action,
-    args: &'a TagArgs,
-    file: &'a Path,
+/// A file run, as its command line gave it: what the summary reports on and how it resumes.
+pub struct Run<'a> {
+    pub cli: &'a Cli,
+    pub action: Action,
+    pub args: &'a TagArgs,
+    pub file: &'a Path,
 }
 
 fn min_line(a: Option<u64>, b: Option<u64>) -> Option<u64> {
