@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 
-use crate::call::{Call, InFlight, Step};
+use crate::call::{Call, Step};
 use crate::error::InvalidInput;
+use crate::in_flight::InFlight;
 use crate::tags;
 use crate::{Client, Error, Identifier, MAX_TAGS, Operation, Tags, TagsUpdated};
 
@@ -330,7 +331,8 @@ impl BulkTagger {
     /// One call of at most ten tags, until it ends. Only its attempts hold a place among the
     /// calls in flight: every wait it is asked for (the rate limiter's pace or hold, a retry's
     /// back-off, a 449's requeue) is parked outside them, and a place is taken only when the
-    /// request can go now, behind those already waiting for one.
+    /// request can go now, behind those already waiting for one. A refused token ends every
+    /// wait of the run at once.
     async fn tag_chunk(
         &self,
         identifier: &Identifier,
@@ -347,7 +349,9 @@ impl BulkTagger {
             let mut call = Call::parked(inner, identifier, request);
             let result = loop {
                 match call.step(Some(in_flight)).await {
-                    Step::Wait(delay) => clock.sleep(delay).await,
+                    // Cut short by a refused token, the wait leaves the next step to end the
+                    // call unsent.
+                    Step::Wait(delay) => _ = in_flight.sleep(clock, delay).await,
                     Step::Done(result) => break result,
                 }
             };
@@ -361,15 +365,18 @@ impl BulkTagger {
                     if requeues < self.max_requeues
                         && api.retry_after().is_none_or(|wait| wait <= self.max_wait) =>
                 {
-                    requeues += 1;
-                    counts.requeues += 1;
                     let wait = api.retry_after().unwrap_or(self.queued_delay);
                     tracing::debug!(
                         contact = %identifier.masked(),
                         wait_ms = wait.as_millis() as u64,
                         "queued by the api; requeued"
                     );
-                    clock.sleep(wait).await;
+                    // A refused token ends the wait: the 449 is the item's last answer.
+                    if !in_flight.sleep(clock, wait).await {
+                        return Err(Error::Queued(api));
+                    }
+                    requeues += 1;
+                    counts.requeues += 1;
                 }
                 other => return other,
             }

@@ -3,14 +3,13 @@
 //! steps in a loop, waiting between them; a bulk run parks an item between steps, outside its
 //! places among the calls in flight, so that a wait holds no place.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderValue};
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::in_flight::InFlight;
 use crate::inner::{Inner, Prepared, USER_AGENT};
 use crate::limiter::{Answer, Key, Refused};
 use crate::retry::{Decision, Spent};
@@ -21,25 +20,6 @@ const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json
 /// The longest a bulk item waits for its first turn (the caller's ceiling, a place among the
 /// calls in flight) before it is given up: as long as the longest `Retry-After` taken.
 const LONGEST_TURN: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// What a bulk run's calls share: their places among the calls in flight, and the 401 that
-/// refused the run's token, once one came. Every call of the run has the same token, so
-/// after that answer none is sent.
-#[derive(Debug)]
-pub(crate) struct InFlight {
-    places: Semaphore,
-    refused: OnceLock<ApiError>,
-}
-
-impl InFlight {
-    /// Room for `places` calls in flight at once.
-    pub(crate) fn new(places: usize) -> Self {
-        Self {
-            places: Semaphore::new(places),
-            refused: OnceLock::new(),
-        }
-    }
-}
 
 /// What came of a step.
 #[derive(Debug)]
@@ -133,6 +113,9 @@ impl<'a> Call<'a> {
     }
 
     async fn attempt_once(&mut self, run: Option<&InFlight>) -> Step {
+        if let Some(api) = run.and_then(InFlight::refused) {
+            return self.refused(api);
+        }
         let places = run.map(|run| &run.places);
         let inner = self.inner;
         let clock = &*inner.clock;
@@ -151,7 +134,17 @@ impl<'a> Call<'a> {
                     now + LONGEST_TURN
                 }
             };
-            match limiter.acquire(key, clock, now, deadline, places).await {
+            let acquire = limiter.acquire(key, clock, now, deadline, places);
+            // A run's token refused while the call waits its turn ends the wait: dropped,
+            // the turn has counted nothing.
+            let acquired = match run {
+                Some(run) => tokio::select! {
+                    acquired = acquire => acquired,
+                    api = run.until_refused() => return self.refused(api),
+                },
+                None => acquire.await,
+            };
+            match acquired {
                 Ok((released, place)) => (now, _place) = (released, place),
                 // After an attempt, its answer says more than the hold: the caller's next
                 // call meets the hold and is told of it.
@@ -175,11 +168,10 @@ impl<'a> Call<'a> {
             };
             now = clock.now();
         }
-        // Checked with the place in hand: a call that waited for it while the run's token
-        // was refused goes no further.
-        if let Some(api) = run.and_then(|run| run.refused.get()) {
-            tracing::debug!("the api refused the run's token; not sending");
-            return self.give_up(Error::Unauthorized(api.clone()));
+        // Checked again with the place in hand: a call that waited for it while the run's
+        // token was refused goes no further.
+        if let Some(api) = run.and_then(InFlight::refused) {
+            return self.refused(api);
         }
         let deadline = match self.deadline {
             Some(deadline) => deadline,
@@ -196,7 +188,7 @@ impl<'a> Call<'a> {
         now = clock.now();
         self.learn(self.key, now, &result);
         if let (Some(run), Err(Error::Unauthorized(api))) = (run, &result) {
-            let _ = run.refused.set(api.clone());
+            run.refuse(api);
         }
         let err = match result {
             Ok(done) => {
@@ -238,6 +230,14 @@ impl<'a> Call<'a> {
         );
         self.last_error = Some(err);
         Step::Wait(delay)
+    }
+
+    /// Not sent, the run's token refused by `api`, the answer to another call: this call's
+    /// last answer, if it had one, says more (it is not retried).
+    fn refused(&mut self, api: ApiError) -> Step {
+        tracing::debug!("the api refused the run's token; not sending");
+        let err = self.last_error.take().unwrap_or(Error::Unauthorized(api));
+        self.give_up(err)
     }
 
     /// Out of time before sending: the last answer, if any, says more than the budget.

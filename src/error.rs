@@ -48,7 +48,8 @@ pub enum Error {
     /// The API answered 400: the request did not pass its validation.
     BadRequest(ApiError),
     /// The API answered 401: the token is missing or invalid; or, in a bulk run, it answered
-    /// an earlier call so and nothing was sent for this one ([`Error::attempts`] is 0).
+    /// another call so and this call was not sent ([`Error::attempts`] is 0; an item of more
+    /// than ten tags may have had its earlier calls made).
     Unauthorized(ApiError),
     /// The API answered 429: too many requests on this method and path; or a 429 still holds
     /// the path, past the call's budget, and nothing was sent ([`Error::attempts`] is 0).
@@ -310,6 +311,13 @@ impl ApiError {
             body_snippet,
             ..self
         }
+    }
+
+    /// What it said, without the headers of its call: the answer another call is given,
+    /// unsent.
+    pub(crate) fn said_alone(&self) -> Self {
+        let (message, snippet) = (self.message.clone(), self.body_snippet.clone());
+        Self::new(self.status, None, None).said(self.code, message, snippet)
     }
 
     /// The HTTP status of the response.

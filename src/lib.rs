@@ -94,6 +94,7 @@ pub mod error;
 pub mod fake;
 mod headers;
 mod identifier;
+mod in_flight;
 mod inner;
 mod limiter;
 mod lock;

@@ -660,3 +660,89 @@ async fn a_refused_token_stops_the_runs_sending() {
         assert!(err.to_string().contains("not sent"), "{err}");
     }
 }
+
+/// A server answering `id:1` with `first` and `id:2` with 401, and a bulk run of those two
+/// items on a clock that stands still: the run must end without the clock moving.
+async fn refused_beside(first: wiremock::ResponseTemplate) -> Vec<aelyst::BulkOutcome<u64>> {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/contact/id:1/tag"))
+        .respond_with(first)
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/contact/id:2/tag"))
+        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"code": 401}"#))
+        .mount(&server)
+        .await;
+    let clock = support::held_clock::HeldClock::new();
+    let client = support::builder(&server)
+        .clock(clock.clone())
+        .retry_policy(aelyst::RetryPolicy::default())
+        .build()
+        .unwrap();
+    let items = [1, 2].map(|id| (Identifier::id(id), ["a"]));
+    let run = client
+        .bulk_tagger()
+        .concurrency(2)
+        .run(stream::iter(items))
+        .collect::<Vec<_>>();
+    let mut outcomes = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the run ended with the clock standing still");
+    assert_eq!(clock.elapsed(), Duration::ZERO);
+    outcomes.sort_by_key(|outcome| *outcome.key());
+    let refused = outcomes[1].result().unwrap_err();
+    assert_eq!((refused.status(), refused.attempts()), (Some(401), 1));
+    outcomes
+}
+
+#[tokio::test]
+async fn a_refused_token_ends_a_retry_back_off_with_the_last_answer() {
+    let outcomes = refused_beside(wiremock::ResponseTemplate::new(503)).await;
+
+    let err = outcomes[0].result().unwrap_err();
+    assert!(matches!(err, Error::Server(_)), "{err:?}");
+    assert_eq!((err.attempts(), outcomes[0].retries()), (1, 0));
+}
+
+#[tokio::test]
+async fn a_refused_token_ends_a_requeue_with_its_449() {
+    let queued = wiremock::ResponseTemplate::new(449).insert_header("retry-after", "60");
+    let outcomes = refused_beside(queued).await;
+
+    let err = outcomes[0].result().unwrap_err();
+    assert_eq!((err.status(), outcomes[0].requeues()), (Some(449), 0));
+}
+
+#[tokio::test]
+async fn a_refused_token_ends_the_wait_for_a_contacts_pace_without_counting_it() {
+    let server = support::server_answering(
+        wiremock::ResponseTemplate::new(401).set_body_string(r#"{"code": 401}"#),
+        1,
+    )
+    .await;
+    let clock = support::held_clock::HeldClock::new();
+    let client = support::builder(&server)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    // One contact: its items go one at a time, and the sixth would wait for the next window.
+    let items = (0..21).map(|_| (Identifier::id(1), ["a"]));
+
+    let run = client
+        .bulk_tagger()
+        .run(stream::iter(items))
+        .collect::<Vec<_>>();
+    let outcomes = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the run ended with the clock standing still");
+
+    assert_eq!(outcomes.len(), 21);
+    assert_eq!(clock.elapsed(), Duration::ZERO);
+    let unsent = outcomes
+        .iter()
+        .filter(|outcome| outcome.result().unwrap_err().attempts() == 0)
+        .count();
+    assert_eq!(unsent, 20);
+}

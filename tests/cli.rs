@@ -446,6 +446,35 @@ async fn after_a_401_every_row_is_kept_with_its_tags() {
 }
 
 #[tokio::test]
+async fn without_a_failed_file_the_resume_after_a_401_starts_at_the_first_row_refused() {
+    let fake = FakeServer::start().await.unwrap();
+    let scratch = Scratch::new("refused-resume");
+    let rows: String = (1..=60).map(|id| format!("id:{id},own\n")).collect();
+    let input = scratch.file("contacts.csv", &format!("identifier,tags\n{rows}"));
+    let file = input.to_str().unwrap();
+
+    let out = with_wrong_token(
+        &fake,
+        &["tags", "remove", "--file", file, "--concurrency", "3", "-q"],
+    )
+    .await;
+
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    // Rows 2 to 4 were sent and refused, the rest not sent: all are to be sent again.
+    assert!(
+        out.stderr.contains("the first row not sent is on line 2"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("  aelyst tags remove "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--from-line=2"), "{}", out.stderr);
+}
+
+#[tokio::test]
 async fn the_token_can_come_from_a_file() {
     let fake = FakeServer::start().await.unwrap();
     let scratch = Scratch::new("token");

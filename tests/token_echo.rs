@@ -50,6 +50,34 @@ fn echoes() -> Vec<(u64, ResponseTemplate)> {
                 format!("token {}\u{200B}{} refused", &TOKEN[..6], &TOKEN[6..]),
             ),
         ),
+        // Escaped as JSON, HTML or a URL writes it (some encoders escape more than they
+        // must), and upper-cased: still the token.
+        (
+            9,
+            ResponseTemplate::new(401).set_body_raw(
+                format!(r#"{{"error": "{}"}}"#, TOKEN.replace('_', r"\u005f")),
+                "application/json",
+            ),
+        ),
+        (
+            10,
+            ResponseTemplate::new(500).set_body_raw(
+                format!("<p>{}</p>", TOKEN.replace('_', "&#95;")),
+                "text/html",
+            ),
+        ),
+        (
+            11,
+            ResponseTemplate::new(400).set_body_raw(
+                format!("see https://x.example/?t={}", TOKEN.replace('_', "%5F")),
+                "text/plain",
+            ),
+        ),
+        (
+            12,
+            ResponseTemplate::new(500)
+                .set_body_raw(format!("<H1>{}</H1>", TOKEN.to_uppercase()), "text/html"),
+        ),
         // The token past where the body's snippet is cut: a cut must not leave a piece of it.
         (
             6,
@@ -96,6 +124,7 @@ async fn errors_and_traces_never_repeat_an_echoed_token() {
             .expect_err("every echo is an error");
         let what = format!("id:{id}");
         assert_hidden(&what, &err.to_string());
+        assert_hidden(&what, &err.to_string().to_lowercase());
         assert_hidden(&what, &format!("{err:?}"));
         assert_hidden(&what, &format!("{err:#?}"));
         let mut source = std::error::Error::source(&err);
@@ -149,7 +178,8 @@ async fn the_cli_never_shows_or_writes_an_echoed_token() {
             let out = command.output().await.unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(stdout.contains("8 failed"), "{stdout}{stderr}");
+            let failed_rows = format!("{} failed", echoes().len());
+            assert!(stdout.contains(&failed_rows), "{stdout}{stderr}");
             assert_hidden("the cli's standard error", &stderr);
             assert_hidden("the cli's standard output", &stdout);
             if with_failed_file {

@@ -104,31 +104,27 @@ pub fn is_invisible(c: char) -> bool {
 
 /// `text` with every occurrence of `secret` replaced by [`REDACTED`]. A server (or a gateway
 /// before it) may echo the `Authorization` header in its message or error page; the client
-/// knows its token, so no text it keeps may hold it. An occurrence with invisible characters
-/// slipped into it (which [`Shown`] would show as `�`, leaving the rest readable) is found
-/// too, and so is one in another case (a page that upper-cases what it echoes would still
-/// give the token away). An empty secret redacts nothing.
+/// knows its token, so no text it keeps may hold it. The token is found however the echo
+/// writes it: with invisible characters slipped in (which [`Shown`] would show as `�`,
+/// leaving the rest readable), in another case (a page that upper-cases what it echoes would
+/// still give it away), or with characters escaped as JSON, HTML or a URL writes them (`\/`,
+/// `\u002F`, `&#x2F;`, `&lt;`, `%2F`). An empty secret redacts nothing.
 pub fn redact<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
-    if secret.is_empty() {
+    let wanted: Vec<char> = secret.chars().filter(|&c| !is_invisible(c)).collect();
+    if wanted.is_empty() {
         return Cow::Borrowed(text);
     }
-    // The visible characters, each with where it starts in `text`.
-    let visible: Vec<(usize, char)> = text
-        .char_indices()
-        .filter(|&(_, c)| !is_invisible(c))
-        .collect();
-    let wanted: Vec<char> = secret.chars().collect();
+    let read = read_as_written(text);
     let mut cuts = Vec::new();
     let mut i = 0;
-    while i + wanted.len() <= visible.len() {
-        if visible[i..i + wanted.len()]
+    while i + wanted.len() <= read.len() {
+        let window = &read[i..i + wanted.len()];
+        if window
             .iter()
             .zip(&wanted)
-            .all(|(&(_, c), wanted)| c.eq_ignore_ascii_case(wanted))
+            .all(|(&(_, _, c), wanted)| c.eq_ignore_ascii_case(wanted))
         {
-            let (start, _) = visible[i];
-            let (last, c) = visible[i + wanted.len() - 1];
-            cuts.push((start, last + c.len_utf8()));
+            cuts.push((window[0].0, window[wanted.len() - 1].1));
             i += wanted.len();
         } else {
             i += 1;
@@ -146,6 +142,57 @@ pub fn redact<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
     }
     out.push_str(&text[from..]);
     Cow::Owned(out)
+}
+
+/// The visible characters of `text` as a reader takes them, each with the span of `text` it
+/// is written in: an escape stands for the one character it writes.
+fn read_as_written(text: &str) -> Vec<(usize, usize, char)> {
+    let mut read = Vec::new();
+    let mut at = 0;
+    while let Some(c) = text[at..].chars().next() {
+        let (len, c) = escaped(&text[at..]).unwrap_or((c.len_utf8(), c));
+        if !is_invisible(c) {
+            read.push((at, at + len, c));
+        }
+        at += len;
+    }
+    read
+}
+
+/// The character an escape at the start of `text` writes, and the escape's length: JSON's
+/// `\uXXXX`, `\/`, `\"` and `\\`, HTML's numeric and common named references, and a URL's
+/// `%XX` of an ASCII character.
+fn escaped(text: &str) -> Option<(usize, char)> {
+    let hex = |digits: &str| {
+        u32::from_str_radix(digits, 16)
+            .ok()
+            .and_then(char::from_u32)
+    };
+    match text.as_bytes() {
+        [b'\\', b'u', ..] => Some((6, hex(text.get(2..6)?)?)),
+        [b'\\', c @ (b'/' | b'"' | b'\\'), ..] => Some((2, char::from(*c))),
+        [b'%', ..] => Some((3, hex(text.get(1..3)?).filter(char::is_ascii)?)),
+        [b'&', ..] => {
+            // The longest reference read is `&#x10FFFF;`.
+            let end = text.get(..text.len().min(10))?.find(';')?;
+            let c = match text[1..end].to_ascii_lowercase().as_str() {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                name => {
+                    let number = name.strip_prefix('#')?;
+                    match number.strip_prefix('x') {
+                        Some(digits) => hex(digits)?,
+                        None => char::from_u32(number.parse().ok()?)?,
+                    }
+                }
+            };
+            Some((end + 1, c))
+        }
+        _ => None,
+    }
 }
 
 /// A path as an error message shows it: its bytes read as UTF-8 (U+FFFD for what is not) and
@@ -204,6 +251,33 @@ mod tests {
             redact("<p>S3CR3T s3Cr3t</p>", "s3cr3t"),
             "<p>[redacted] [redacted]</p>",
             "nor does another case"
+        );
+    }
+
+    #[test]
+    fn redacts_the_secret_however_an_echo_escapes_it() {
+        let secret = "ab/c+d=<&>";
+        for echo in [
+            r"ab\/c+d=\u003c&>",
+            r"\u0061\u0062\/c+d=<&>",
+            "ab&#x2F;c&#43;d=&lt;&amp;&gt;",
+            "ab%2Fc%2Bd%3D%3C%26%3E",
+            "AB%2fC+D=&LT;&#38;&gt;",
+        ] {
+            assert_eq!(
+                redact(&format!("x {echo} y"), secret),
+                "x [redacted] y",
+                "{echo}"
+            );
+        }
+        // What is not the secret is left as written, escapes and all.
+        for text in [r"\u00", "%2", "&#x;", "&amp", r"a\/b%41&lt;"] {
+            assert_eq!(redact(text, secret), text);
+        }
+        assert_eq!(
+            redact("ab/c+d=<&>", "ab\u{200B}/c+d=<&>"),
+            "[redacted]",
+            "an invisible character in the secret is passed over too"
         );
     }
 }

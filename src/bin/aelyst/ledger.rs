@@ -228,12 +228,16 @@ impl Ledger {
         self.requeues += u64::from(outcome.requeues());
         let error = outcome.result().err();
         let line = *outcome.key();
-        if let Some(Error::Unauthorized(_)) = error {
+        if let Some(err @ Error::Unauthorized(_)) =
+            error.filter(|_| self.under_way.contains_key(&line))
+        {
             self.refused = true;
-            // The run stopped sending once the token was refused: a row it held back was
-            // not sent, as the rows read after it.
-            if error.is_some_and(|err| err.attempts() == 0) && self.under_way.contains_key(&line) {
-                self.first_unsent = Some(self.first_unsent.map_or(line, |first| first.min(line)));
+            // A row the token was refused for, sent or not, is one to send again: the resume
+            // starts no later than it.
+            self.first_unsent = Some(self.first_unsent.map_or(line, |first| first.min(line)));
+            // The run stopped sending once the token was refused: a row it held back was not
+            // sent, as the rows read after it.
+            if err.attempts() == 0 {
                 let message = "not sent: the api refused the token";
                 return self.end(line, Some((NOT_SENT_401, message.into())));
             }
