@@ -1,6 +1,8 @@
 //! The fake server follows the API's rules, seen through `Client` and through raw HTTP.
 #![cfg(feature = "fake")]
 
+mod support;
+
 use aelyst::fake::{Contact, FakeServer};
 use aelyst::{Error, Identifier};
 use serde_json::{Value, json};
@@ -252,7 +254,7 @@ async fn a_remove_on_an_unknown_contact_makes_it_by_default_and_is_404_in_strict
 async fn faults_answer_removes_as_they_answer_adds() {
     use aelyst::fake::Fault;
     let fake = FakeServer::start().await.unwrap();
-    let client = support_one_attempt(&fake);
+    let client = support::one_attempt(&fake);
     let who = Identifier::id(1);
     for (fault, status) in [(Fault::Queued, 449), (Fault::ServerError, 500)] {
         fake.fail_next(1, fault);
@@ -265,15 +267,6 @@ async fn faults_answer_removes_as_they_answer_adds() {
     fake.fail_next(1, Fault::DropConnection);
     let err = client.remove_tags(&who, ["a"]).await.unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
-}
-
-/// A client that shows each answer as it comes: one attempt, no limiter of its own.
-fn support_one_attempt(fake: &FakeServer) -> aelyst::Client {
-    fake.client_builder()
-        .retry_policy(aelyst::RetryPolicy::disabled())
-        .rate_limiter(false)
-        .build()
-        .unwrap()
 }
 
 #[tokio::test]
