@@ -317,7 +317,7 @@ async fn contacts_endpoint(base_url: &str, token: &str) -> (u16, String) {
 
 #[cfg(all(unix, feature = "cli"))]
 #[tokio::test]
-async fn a_cli_run_shows_in_the_endpoint_and_in_the_saved_file() {
+async fn a_cli_add_and_remove_show_in_the_endpoint_and_in_the_saved_file() {
     let dir = scratch("save");
     let input = dir.join("contacts.csv");
     let saved = dir.join("saved.json");
@@ -326,20 +326,28 @@ async fn a_cli_run_shows_in_the_endpoint_and_in_the_saved_file() {
         "identifier,tags\nemail:ann@example.com,vip;lead\nid:7,newsletter\nphone:+60121233112,vip\n",
     )
     .unwrap();
+    let removed = dir.join("removed.csv");
+    std::fs::write(
+        &removed,
+        "identifier,tags\nemail:ANN@example.com,lead\nid:7,newsletter\n",
+    )
+    .unwrap();
     let mut fake = Running::start(&["--save", saved.to_str().unwrap()]);
 
-    let run = Command::new(env!("CARGO_BIN_EXE_aelyst"))
-        .args(["tags", "add", "--file", input.to_str().unwrap()])
-        .env("AELYST_API_TOKEN", aelyst::fake::DEFAULT_TOKEN)
-        .env("AELYST_BASE_URL", &fake.base_url)
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    for (subcommand, file) in [("add", &input), ("remove", &removed)] {
+        let run = Command::new(env!("CARGO_BIN_EXE_aelyst"))
+            .args(["tags", subcommand, "--file", file.to_str().unwrap()])
+            .env("AELYST_API_TOKEN", aelyst::fake::DEFAULT_TOKEN)
+            .env("AELYST_BASE_URL", &fake.base_url)
+            .output()
+            .unwrap();
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
 
     let (status, _) = contacts_endpoint(&fake.base_url, "wrong").await;
     assert_eq!(status, 401, "the endpoint takes the API's token");
@@ -360,9 +368,9 @@ async fn a_cli_run_shows_in_the_endpoint_and_in_the_saved_file() {
         })
         .collect();
     let asked = serde_json::json!({
-        "ann@example.com": ["vip", "lead"],
+        "ann@example.com": ["vip"],
         "+60121233112": ["vip"],
-        "id:7": ["newsletter"],
+        "id:7": [],
     });
     assert_eq!(serde_json::to_value(&held).unwrap(), asked);
     let expected = live;
