@@ -550,28 +550,23 @@ async fn parked_retries_never_put_more_calls_in_flight_than_the_concurrency() {
     let most = Arc::new(AtomicUsize::new(0));
     let served = Arc::new(AtomicUsize::new(0));
     let (now, high, count) = (in_flight.clone(), most.clone(), served.clone());
-    let base_url = support::raw_server(move |mut stream| {
+    let base_url = support::raw_server(move |stream| {
         let (now, high, count) = (now.clone(), high.clone(), count.clone());
-        async move {
-            loop {
-                support::read_request_head(&mut stream).await;
+        support::keep_answering(stream, move || {
+            let (now, high, count) = (now.clone(), high.clone(), count.clone());
+            async move {
                 let here = now.fetch_add(1, Ordering::SeqCst) + 1;
                 high.fetch_max(here, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 let answer: &[u8] = if count.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
                     b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n"
                 } else {
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 15\r\n\r\n{\"contactId\":1}"
+                    support::RAW_OK
                 };
                 now.fetch_sub(1, Ordering::SeqCst);
-                if tokio::io::AsyncWriteExt::write_all(&mut stream, answer)
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
+                answer
             }
-        }
+        })
     })
     .await;
     let client = Client::builder()

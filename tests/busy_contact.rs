@@ -188,19 +188,12 @@ async fn thousands_of_items_of_one_contact_go_at_its_pace_with_bounded_memory() 
 async fn waiting_for_the_callers_ceiling_costs_an_item_none_of_its_budget() {
     const CONTACTS: u64 = 300;
     let clock = HeldClock::new();
-    let fake = FakeServer::builder()
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
     // One request a second across all paths, and 256 items taken in: the last waits far
     // longer than its 120 s budget for its turn.
-    let client = fake
-        .client_builder()
-        .clock(clock.clone())
-        .max_requests_per_second(1)
-        .build()
-        .unwrap();
+    let (fake, client) = support::held_clock::fake_and_client_with(&clock, |client| {
+        client.max_requests_per_second(1)
+    })
+    .await;
     let items = (1..=CONTACTS).map(|id| (Identifier::id(id), ["t"]));
     let mut run = client
         .bulk_tagger()
@@ -225,18 +218,11 @@ async fn waiting_for_the_callers_ceiling_costs_an_item_none_of_its_budget() {
 async fn waiting_for_a_place_behind_a_slow_server_costs_an_item_none_of_its_budget() {
     // Every answer takes 20 ms; one place; a budget of 200 ms. The 30th item waits 600 ms for
     // its place, and needs only 20 ms once it has one.
-    let base_url = support::raw_server(|mut stream| async move {
-        loop {
-            support::read_request_head(&mut stream).await;
+    let base_url = support::raw_server(|stream| {
+        support::keep_answering(stream, || async {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 15\r\n\r\n{\"contactId\":1}";
-            if tokio::io::AsyncWriteExt::write_all(&mut stream, answer)
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
+            support::RAW_OK
+        })
     })
     .await;
     let client = Client::builder()

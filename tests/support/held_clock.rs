@@ -82,15 +82,22 @@ pub async fn fake_and_client(
     clock: &HeldClock,
     policy: aelyst::RetryPolicy,
 ) -> (aelyst::fake::FakeServer, aelyst::Client) {
+    fake_and_client_with(clock, |client| client.retry_policy(policy)).await
+}
+
+/// A fake with the API's limit and a client with whatever else `configure` sets, both on
+/// `clock`.
+#[cfg(feature = "fake")]
+pub async fn fake_and_client_with(
+    clock: &HeldClock,
+    configure: impl FnOnce(aelyst::ClientBuilder) -> aelyst::ClientBuilder,
+) -> (aelyst::fake::FakeServer, aelyst::Client) {
     let fake = aelyst::fake::FakeServer::builder()
         .clock(clock.clone())
         .start()
         .await
         .unwrap();
-    let client = fake
-        .client_builder()
-        .clock(clock.clone())
-        .retry_policy(policy)
+    let client = configure(fake.client_builder().clock(clock.clone()))
         .build()
         .unwrap();
     (fake, client)

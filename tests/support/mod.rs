@@ -137,6 +137,25 @@ pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) {
     let _ = stream.write_all(bytes).await;
 }
 
+/// The raw 200 of a call to contact 1.
+pub const RAW_OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 15\r\n\r\n{\"contactId\":1}";
+
+/// Answers each request on a kept-alive connection with what `answer` gives, until the client
+/// closes it.
+pub async fn keep_answering<F, Fut>(mut stream: TcpStream, mut answer: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = &'static [u8]>,
+{
+    loop {
+        read_request_head(&mut stream).await;
+        let bytes = answer().await;
+        if stream.write_all(bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A fake server reading `clock`, with whatever else `configure` sets.
 #[cfg(feature = "fake")]
 pub async fn fake_on(
