@@ -6,6 +6,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::RateLimit;
+pub use crate::config_error::{ConfigError, ConfigErrorKind};
+pub use crate::invalid_input::{InvalidInput, InvalidInputKind};
 use crate::outside::text::{self, shown};
 
 /// Everything that can go wrong with a call to the Aelyst API.
@@ -500,15 +502,11 @@ pub struct DecodeError {
     cap: Option<usize>,
     body_snippet: String,
     rate_limit: Option<RateLimit>,
-    source: Option<Reason>,
+    /// Why the JSON was refused, as the parser said it, redacted and shown: the parser's own
+    /// error quotes the value it choked on.
+    source: Option<Box<dyn StdError + Send + Sync>>,
     attempts: u32,
 }
-
-/// Why a body is not the documented JSON, as the parser said it, redacted and shown: the
-/// parser's own error quotes the value it choked on.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Reason(String);
 
 impl DecodeError {
     /// A body of `status` larger than the client's `cap`, or (with a `reason`) a success body
@@ -520,7 +518,7 @@ impl DecodeError {
         why: Result<String, usize>,
     ) -> Self {
         let (source, cap) = match why {
-            Ok(reason) => (Some(Reason(reason)), None),
+            Ok(reason) => (Some(reason.into()), None),
             Err(cap) => (None, Some(cap)),
         };
         Self {
@@ -562,128 +560,7 @@ impl fmt::Display for DecodeError {
 
 impl StdError for DecodeError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_ref().map(|e| e as _)
-    }
-}
-
-/// Arguments refused before any request was sent: a malformed identifier or a bad tag list.
-///
-/// It is the error of [`Identifier`](crate::Identifier)'s `FromStr` and checked constructors,
-/// and converts into [`Error`] with `?`. Its message names the problem; [`kind`](InvalidInput::kind)
-/// tells it to a program.
-///
-/// ```
-/// use aelyst::{Identifier, error::InvalidInputKind};
-///
-/// let err = "phone:12345".parse::<Identifier>().unwrap_err();
-/// assert_eq!(err.kind(), InvalidInputKind::InvalidPhone);
-/// assert!(err.to_string().contains("7 to 15 digits"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct InvalidInput {
-    kind: InvalidInputKind,
-    message: String,
-}
-
-/// What was wrong with the input of an [`InvalidInput`] error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum InvalidInputKind {
-    /// The identifier does not start with `id:`, `email:` or `phone:`.
-    UnknownPrefix,
-    /// The contact id is not a positive integer.
-    InvalidId,
-    /// The email is longer than 254 bytes, or does not have exactly one `@` with text on both
-    /// sides and no whitespace.
-    InvalidEmail,
-    /// The phone number is not `+` followed by 7 to 15 digits.
-    InvalidPhone,
-    /// No tags were given.
-    NoTags,
-    /// More than 10 distinct tags were given to one call, or more than 100 to one item of a
-    /// bulk run.
-    TooManyTags,
-    /// A tag is empty, only whitespace, or holds control characters.
-    InvalidTag,
-}
-
-impl InvalidInput {
-    pub(crate) fn new(kind: InvalidInputKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    /// What was wrong.
-    pub fn kind(&self) -> InvalidInputKind {
-        self.kind
-    }
-}
-
-/// A configuration refused by [`ClientBuilder::build`](crate::ClientBuilder::build) or
-/// [`Client::from_env`](crate::Client::from_env).
-///
-/// ```
-/// use aelyst::{Client, error::ConfigErrorKind};
-///
-/// let err = Client::builder().token("t").base_url("http://api.example.com/v1").build().unwrap_err();
-/// let aelyst::Error::InvalidConfig(config) = err else { unreachable!() };
-/// assert_eq!(config.kind(), ConfigErrorKind::InsecureBaseUrl);
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct ConfigError {
-    kind: ConfigErrorKind,
-    message: String,
-    #[source]
-    source: Option<reqwest::Error>,
-}
-
-/// What was wrong with the configuration of a [`ConfigError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ConfigErrorKind {
-    /// No token was given (or `AELYST_API_TOKEN` is not set).
-    MissingToken,
-    /// The token is empty or holds characters that cannot go in an HTTP header.
-    InvalidToken,
-    /// The base URL does not parse, is longer than 2 KiB, or is not an `http(s)` URL that can
-    /// take a path.
-    InvalidBaseUrl,
-    /// The base URL is plain `http://` to a host other than loopback.
-    InsecureBaseUrl,
-    /// A timeout or the retry budget is zero.
-    InvalidTimeout,
-    /// The retry policy allows no attempt at all.
-    InvalidRetryPolicy,
-    /// The requests-per-second ceiling is zero.
-    InvalidRateLimit,
-    /// The underlying HTTP client could not be built.
-    HttpClient,
-}
-
-impl ConfigError {
-    pub(crate) fn new(kind: ConfigErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    pub(crate) fn http_client(source: reqwest::Error) -> Self {
-        Self {
-            kind: ConfigErrorKind::HttpClient,
-            message: "could not build the http client".into(),
-            source: Some(source),
-        }
-    }
-
-    /// What was wrong.
-    pub fn kind(&self) -> ConfigErrorKind {
-        self.kind
+        self.source.as_deref().map(|e| e as _)
     }
 }
 

@@ -88,6 +88,7 @@ mod bulk;
 mod call;
 mod client;
 pub mod clock;
+mod config_error;
 pub mod error;
 #[cfg(feature = "fake")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
@@ -96,6 +97,7 @@ mod headers;
 mod identifier;
 mod in_flight;
 mod inner;
+mod invalid_input;
 mod limiter;
 mod lock;
 mod operation;
