@@ -12,8 +12,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::inner::{Inner, RateLimitHook, USER_AGENT};
 use crate::limiter::Limiter;
+use crate::outside::text::REDACTED;
 use crate::retry::RetryQuota;
-use crate::{Error, REDACTED, RateLimit, RetryPolicy};
+use crate::{Error, RateLimit, RetryPolicy};
 
 /// The default limit on one attempt: connecting, sending and reading the response.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -83,22 +84,12 @@ impl Default for ClientBuilder {
 
 impl ClientBuilder {
     /// A builder with every option at its default.
-    ///
-    /// ```
-    /// let client = aelyst::ClientBuilder::new().token("token").build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The API access token (workspace Settings > Integrations > Developer API), sent as
     /// `Authorization: Bearer <token>`.
-    ///
-    /// ```
-    /// let client = aelyst::Client::builder().token("token").build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -120,11 +111,6 @@ impl ClientBuilder {
     /// The limit on one attempt, from connecting to reading the last byte of the response.
     /// A call with retries is bounded by its [`RetryPolicy::budget`] instead; each attempt's
     /// timeout is cut to what the budget has left.
-    ///
-    /// ```
-    /// let client = aelyst::Client::builder().token("t").timeout(std::time::Duration::from_secs(5)).build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -132,11 +118,6 @@ impl ClientBuilder {
 
     /// The limit on establishing a connection. Ignored with [`http_client`](Self::http_client),
     /// whose own setting applies.
-    ///
-    /// ```
-    /// let client = aelyst::Client::builder().token("t").connect_timeout(std::time::Duration::from_secs(2)).build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -144,15 +125,6 @@ impl ClientBuilder {
 
     /// Allows a plain `http://` base URL to a host that is not loopback. Off by default: the
     /// token would cross the network in clear text.
-    ///
-    /// ```
-    /// let client = aelyst::Client::builder()
-    ///     .token("t")
-    ///     .base_url("http://aelyst.internal:8080/v1")
-    ///     .allow_insecure_http(true)
-    ///     .build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
         self
@@ -177,11 +149,6 @@ impl ClientBuilder {
 
     /// How calls are retried (see [`RetryPolicy`]); [`RetryPolicy::disabled`] makes one
     /// attempt per call.
-    ///
-    /// ```
-    /// let client = aelyst::Client::builder().token("t").retry_policy(aelyst::RetryPolicy::disabled()).build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry_policy = policy;
         self
@@ -191,13 +158,8 @@ impl ClientBuilder {
     ///
     /// Shared by every clone of the client, it holds back a request that the API would surely
     /// refuse: at most 5 per second per method and path (or what `X-RateLimit-Limit` says),
-    /// and nothing on a method and path until a 429's `Retry-After` has passed. Turn it off only when something else
-    /// paces the calls.
-    ///
-    /// ```
-    /// let client = aelyst::Client::builder().token("t").rate_limiter(false).build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// and nothing on a method and path until a 429's `Retry-After` has passed. Turn it off
+    /// only when something else paces the calls.
     pub fn rate_limiter(mut self, enabled: bool) -> Self {
         self.rate_limiter = enabled;
         self
@@ -205,11 +167,6 @@ impl ClientBuilder {
 
     /// A ceiling of the caller's own on requests per second across all paths, kept by the
     /// rate limiter on top of the API's per-path limit.
-    ///
-    /// ```
-    /// let client = aelyst::Client::builder().token("t").max_requests_per_second(20).build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn max_requests_per_second(mut self, per_second: u32) -> Self {
         self.max_requests_per_second = Some(per_second);
         self
@@ -237,12 +194,6 @@ impl ClientBuilder {
 
     /// The clock that retry waits and the rate limiter use. Tests pass a
     /// [`ManualClock`](crate::clock::ManualClock) so that waits take no real time.
-    ///
-    /// ```
-    /// let clock = aelyst::clock::ManualClock::new();
-    /// let client = aelyst::Client::builder().token("t").clock(clock.clone()).build()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -456,11 +407,6 @@ impl Client {
     }
 
     /// A builder for a client with options.
-    ///
-    /// ```
-    /// let client = aelyst::Client::builder().token("token").build()?;
-    /// # Ok::<(), aelyst::Error>(())
-    /// ```
     pub fn builder() -> ClientBuilder {
         ClientBuilder::new()
     }

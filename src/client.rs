@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::call::Call;
 use crate::inner::Inner;
-use crate::{Error, Identifier, Operation, REDACTED, TagsUpdated};
+use crate::outside::text::REDACTED;
+use crate::{Error, Identifier, Operation, TagsUpdated};
 
 /// The API's address, from the specification's `servers`.
 pub const DEFAULT_BASE_URL: &str = "https://api.aelyst.ai/v1";
@@ -54,12 +55,6 @@ impl Client {
     }
 
     /// The base URL calls go to.
-    ///
-    /// ```
-    /// let client = aelyst::Client::new("token")?;
-    /// assert_eq!(client.base_url(), aelyst::DEFAULT_BASE_URL);
-    /// # Ok::<(), aelyst::Error>(())
-    /// ```
     pub fn base_url(&self) -> &str {
         // `Url` adds a `/` to an empty path; the base is shown as it was given.
         self.inner.base_url.as_str().trim_end_matches('/')
@@ -82,8 +77,8 @@ impl Client {
     /// # Errors
     ///
     /// - [`Error::InvalidInput`] before any network traffic: an `Identifier::Id(0)`, no tags,
-    ///   more than 10 distinct tags, or a tag that is empty, only whitespace or holds control
-    ///   characters.
+    ///   more than 10 distinct tags, or a tag that is empty, blank (only whitespace or
+    ///   invisible characters) or holds control characters.
     /// - [`Error::BadRequest`], [`Error::Unauthorized`], [`Error::RateLimited`],
     ///   [`Error::Queued`], [`Error::Server`] or [`Error::UnexpectedStatus`] when the API
     ///   answers with an error status that is not retried, or still fails when the retries

@@ -96,11 +96,6 @@ struct ManualState {
 #[cfg(any(test, feature = "test-util"))]
 impl ManualClock {
     /// A clock standing at the moment it was made.
-    ///
-    /// ```
-    /// let clock = aelyst::clock::ManualClock::new();
-    /// assert_eq!(clock.elapsed(), std::time::Duration::ZERO);
-    /// ```
     pub fn new() -> Self {
         Self {
             start: Instant::now(),
@@ -109,40 +104,17 @@ impl ManualClock {
     }
 
     /// Moves the clock forward.
-    ///
-    /// ```
-    /// use aelyst::clock::{Clock, ManualClock};
-    /// let clock = ManualClock::new();
-    /// let before = clock.now();
-    /// clock.advance(std::time::Duration::from_secs(1));
-    /// assert_eq!(clock.now() - before, std::time::Duration::from_secs(1));
-    /// ```
     pub fn advance(&self, by: Duration) {
         let mut state = self.lock();
         state.elapsed = state.elapsed.saturating_add(by);
     }
 
     /// How far the clock has moved since it was made.
-    ///
-    /// ```
-    /// let clock = aelyst::clock::ManualClock::new();
-    /// clock.advance(std::time::Duration::from_secs(3));
-    /// assert_eq!(clock.elapsed(), std::time::Duration::from_secs(3));
-    /// ```
     pub fn elapsed(&self) -> Duration {
         self.lock().elapsed
     }
 
     /// Every sleep taken on this clock, in order.
-    ///
-    /// ```
-    /// use aelyst::clock::{Clock, ManualClock};
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let clock = ManualClock::new();
-    /// clock.sleep(std::time::Duration::from_secs(2)).await;
-    /// assert_eq!(clock.sleeps(), [std::time::Duration::from_secs(2)]);
-    /// # });
-    /// ```
     pub fn sleeps(&self) -> Vec<Duration> {
         self.lock().sleeps.clone()
     }

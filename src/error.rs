@@ -96,8 +96,7 @@ macro_rules! with_api {
 }
 
 impl Error {
-    /// The HTTP status of the response this error came from, if there was one (429 too for a
-    /// path held by an earlier 429).
+    /// The HTTP status of the response this error came from (429 for a path held by a 429).
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Decode(decode) => Some(decode.status),
@@ -105,8 +104,7 @@ impl Error {
         }
     }
 
-    /// How long the server asked the caller to wait before trying again: its `Retry-After`,
-    /// read as seconds or as an HTTP date and at most a day; for a held path, the wait left.
+    /// How long the server asked to wait before trying again; see [`ApiError::retry_after`].
     pub fn retry_after(&self) -> Option<Duration> {
         self.api_error().and_then(ApiError::retry_after)
     }
@@ -119,8 +117,7 @@ impl Error {
         }
     }
 
-    /// How many attempts the call made: 0 when nothing was sent (invalid input or
-    /// configuration, a held path, a budget spent waiting for the rate limiter).
+    /// How many attempts the call made: 0 when nothing was sent.
     pub fn attempts(&self) -> u32 {
         match self {
             Error::Transport(transport) => transport.attempts,
@@ -332,8 +329,7 @@ impl ApiError {
         self.code
     }
 
-    /// The `message` field of the JSON error body, whole, as the server wrote it (up to the
-    /// client's 64 KiB body cap). `Display` shows at most 1 KiB of it.
+    /// The `message` of the JSON error body, whole; `Display` shows at most 1 KiB of it.
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
@@ -343,8 +339,7 @@ impl ApiError {
         self.body_snippet.as_deref()
     }
 
-    /// The `Retry-After` header as a wait from when the response came; for a held path, the
-    /// wait left.
+    /// `Retry-After` (seconds or an HTTP date, at most a day); for a held path, the wait left.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

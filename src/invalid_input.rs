@@ -39,7 +39,8 @@ pub enum InvalidInputKind {
     /// More than 10 distinct tags were given to one call, or more than 100 to one item of a
     /// bulk run.
     TooManyTags,
-    /// A tag is empty, only whitespace, or holds control characters.
+    /// A tag is empty, blank (only whitespace or invisible characters), holds control
+    /// characters, or is longer than 255 characters.
     InvalidTag,
 }
 

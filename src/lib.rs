@@ -130,9 +130,6 @@ pub type TagsAdded = TagsUpdated;
 pub use retry::RetryPolicy;
 pub use tags::{MAX_BULK_TAGS, MAX_TAG_CHARS, MAX_TAGS, MAX_TAGS_READ, Tags};
 
-/// What `Debug` output shows in place of a secret.
-const REDACTED: &str = "[redacted]";
-
 // The README's Rust examples run as doctests, so it cannot drift from the code.
 #[cfg(all(doctest, feature = "fake"))]
 #[doc = include_str!("../README.md")]

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use serde::Serializer;
 
 use crate::error::{InvalidInput, InvalidInputKind};
-use crate::outside::text::{ECHO, shown};
+use crate::outside::text::{ECHO, is_invisible, shown};
 
 /// The most distinct tags one call takes (the spec's `maxItems`).
 pub const MAX_TAGS: usize = 10;
@@ -86,9 +86,10 @@ pub(crate) fn serialize<T: AsRef<str>>(tags: &[T]) -> Bytes {
     Bytes::from(body)
 }
 
-/// The tags of one contact, checked: 1 to 100 distinct tags, none empty, only whitespace,
-/// holding control characters or longer than 255 characters. Exact duplicates are dropped as the list is read (the first
-/// stays, order is kept), since adding a tag twice means the same as adding it once.
+/// The tags of one contact, checked: 1 to 100 distinct tags, none empty, blank (only
+/// whitespace or invisible characters), holding control characters or longer than 255
+/// characters. Exact duplicates are dropped as the list is read (the first stays, order is
+/// kept), since adding a tag twice means the same as adding it once.
 ///
 /// [`Client::add_tags`](crate::Client::add_tags) takes up to [`MAX_TAGS`] of them per call, and
 /// a [bulk run](crate::BulkTagger) sends a longer list in calls of ten. `Tags` checks a list
@@ -113,7 +114,7 @@ impl Tags {
     /// # Errors
     ///
     /// [`InvalidInputKind::NoTags`] for an empty list, [`InvalidInputKind::InvalidTag`] for a
-    /// bad tag (empty, only whitespace, holding control characters, or longer than
+    /// bad tag (empty, blank, holding control characters, or longer than
     /// [`MAX_TAG_CHARS`]), naming it, and [`InvalidInputKind::TooManyTags`] past
     /// [`MAX_BULK_TAGS`] distinct tags or [`MAX_TAGS_READ`] tags in all (the rest of the list
     /// is then not read).
@@ -151,8 +152,10 @@ fn check(index: usize, tag: &str) -> Result<(), InvalidInput> {
     } else if tag.len() > MAX_TAG_CHARS && tag.chars().nth(MAX_TAG_CHARS).is_some() {
         // Counted only as far as the limit: a 20 MiB tag costs no more than a long one.
         format!("is longer than {MAX_TAG_CHARS} characters")
-    } else if tag.chars().all(char::is_whitespace) {
-        "is only whitespace".to_owned()
+    } else if tag.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        // A zero-width space or a byte order mark shows as nothing: such a tag is as blank
+        // as one of spaces.
+        "is blank (only whitespace or invisible characters)".to_owned()
     } else if tag.chars().any(char::is_control) {
         "contains control characters".to_owned()
     } else {
@@ -275,10 +278,22 @@ mod tests {
 
     #[test]
     fn rejects_empty_blank_and_control_character_tags() {
-        for bad in ["", "   ", "\t", "a\nb", "nul\u{0}", "bell\u{7}"] {
+        for bad in [
+            "",
+            "   ",
+            "\t",
+            "a\nb",
+            "nul\u{0}",
+            "bell\u{7}",
+            "\u{200B}",
+            "\u{FEFF} \u{2066}",
+        ] {
             assert_eq!(kind(&["ok", bad]), InvalidInputKind::InvalidTag, "{bad:?}");
         }
         let message = json_body(["ok", " "]).unwrap_err().to_string();
-        assert_eq!(message, r#"tag 2 (" ") is only whitespace"#);
+        assert_eq!(
+            message,
+            r#"tag 2 (" ") is blank (only whitespace or invisible characters)"#
+        );
     }
 }

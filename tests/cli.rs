@@ -227,7 +227,7 @@ async fn malformed_rows_go_to_the_failed_file_and_the_run_goes_on() {
     let scratch = Scratch::new("malformed");
     let input = scratch.file(
         "contacts.csv",
-        "email,phone,tags\nann@example.com,,vip\nnot-an-email,,vip\n,,orphan\n,+60121233112,\"bad\u{7}tag\"\nbob@example.com,+60121233999,lead\n",
+        "email,phone,tags\nann@example.com,,vip\nnot-an-email,,vip\n,,orphan\n,+60121233112,\"bad\u{7}tag\"\nbob@example.com,+60121233999,lead\ncarl@example.com,,vip,lead\ndan@example.com,,vip,\n",
     );
     let failed = scratch.path("failed.csv");
 
@@ -236,12 +236,19 @@ async fn malformed_rows_go_to_the_failed_file_and_the_run_goes_on() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     let rows = failed_rows(&failed);
     let lines: Vec<u64> = rows.iter().map(|(line, _, _)| *line).collect();
-    assert_eq!(lines, [3, 4, 5]);
+    assert_eq!(lines, [3, 4, 5, 7]);
     assert!(rows[0].2.contains("exactly one @"), "{rows:?}");
     assert!(rows[1].2.contains("no identifier"), "{rows:?}");
     assert!(rows[2].2.contains("control characters"), "{rows:?}");
+    // A tag after an unquoted comma is not dropped without a word; an empty field past the
+    // header (a trailing comma) is nothing.
+    assert!(rows[3].2.contains("the header names 3"), "{rows:?}");
+    assert_eq!(
+        fake.tags_of(&Identifier::email("dan@example.com").unwrap()),
+        Some(vec!["vip".to_owned()])
+    );
     assert!(
-        out.stdout.contains("5 rows") && out.stdout.contains("2 tagged, 3 failed"),
+        out.stdout.contains("7 rows") && out.stdout.contains("3 tagged, 4 failed"),
         "{}",
         out.stdout
     );
@@ -1397,8 +1404,8 @@ async fn what_the_cli_echoes_of_one_contact_is_shown_safely() {
             "tags",
             "add",
             "--dry-run",
-            "email:ab\u{202E}moc.live@x.io",
-            "v\u{3164}",
+            "email:ann@x.io",
+            "v\u{3164}\u{202E}pi",
         ],
         None,
     )
@@ -1410,6 +1417,27 @@ async fn what_the_cli_echoes_of_one_contact_is_shown_safely() {
         "{}",
         out.stdout
     );
+
+    // An email with an invisible character is refused, and the refusal shows it safely too.
+    let out = aelyst(
+        &fake,
+        &[
+            "tags",
+            "add",
+            "--dry-run",
+            "email:ab\u{202E}moc.live@x.io",
+            "vip",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("invisible characters"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains('\u{202E}'), "{}", out.stderr);
 }
 
 #[tokio::test]

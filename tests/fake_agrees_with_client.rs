@@ -35,6 +35,8 @@ fn identifiers() -> Vec<String> {
         "email:a b@c.com",
         "email:a\u{7f}@c.com",
         "email:a\u{0}@c.com",
+        "email:a@b\u{200B}",
+        "email:a\u{202E}b@c.com",
         "phone:+1234567",
         "phone:+123456789012345",
         "phone:+60 12-123 3112",
@@ -67,6 +69,10 @@ fn tag_lists() -> Vec<Vec<String>> {
         list(&["line\nbreak"]),
         list(&["tab\there"]),
         list(&["ok", "bell\u{7}"]),
+        // Nothing shows: blank, as spaces are. A joiner inside an emoji is part of it.
+        list(&["\u{200B}"]),
+        list(&["\u{FEFF} \u{202E}"]),
+        list(&["👩\u{200D}💻", "ok\u{200B}"]),
         // The spec's maxLength, 255, counts characters: at the edge, in one-, two- and
         // four-byte characters.
         vec!["a".repeat(255)],

@@ -78,6 +78,29 @@ fn echoes() -> Vec<(u64, ResponseTemplate)> {
             ResponseTemplate::new(500)
                 .set_body_raw(format!("<H1>{}</H1>", TOKEN.to_uppercase()), "text/html"),
         ),
+        // serde's message writes an invisible character in the value as Rust does, `\u{200b}`.
+        (
+            13,
+            ResponseTemplate::new(200).set_body_raw(
+                format!(r#"{{"contactId":"{}\u200b{}"}}"#, &TOKEN[..6], &TOKEN[6..]),
+                "application/json",
+            ),
+        ),
+        // HTML's references with leading zeros, and by name.
+        (
+            14,
+            ResponseTemplate::new(401).set_body_raw(
+                format!("<p>{}</p>", TOKEN.replace('_', "&#00000095;")),
+                "text/html",
+            ),
+        ),
+        (
+            15,
+            ResponseTemplate::new(500).set_body_raw(
+                format!("<p>{}</p>", TOKEN.replace('_', "&lowbar;")),
+                "text/html",
+            ),
+        ),
         // The token past where the body's snippet is cut: a cut must not leave a piece of it.
         (
             6,

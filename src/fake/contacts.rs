@@ -124,7 +124,7 @@ impl TryFrom<ContactRecord> for Contact {
         // Seeds hold to the rules a request's tags are held to, and to the fake's limit.
         if let Some(bad) = record.tags.iter().find(|tag| !rules::tag(tag)) {
             return Err(format!(
-                "tag {:?} is not valid: not empty or only whitespace, no control characters, at most {} characters",
+                "tag {:?} is not valid: not empty or blank, no control characters, at most {} characters",
                 shown(bad, text::ECHO),
                 rules::MAX_TAG_CHARS
             ));
@@ -296,15 +296,11 @@ impl Contacts {
         None
     }
 
-    /// The id of the contact `who` names; with `create`, a contact seen for the first time is
-    /// made (an `id:` keeps its number, an email or phone gets a free id). `Ok(None)` when it
-    /// is unknown and not made.
-    pub(crate) fn resolve(&mut self, who: &Who, create: bool) -> Result<Option<u64>, Full> {
+    /// The id of the contact `who` names, made if it is seen for the first time (an `id:` keeps
+    /// its number, an email or phone gets a free id).
+    pub(crate) fn find_or_create(&mut self, who: &Who) -> Result<u64, Full> {
         if let Some(id) = self.find(who) {
-            return Ok(Some(id));
-        }
-        if !create {
-            return Ok(None);
+            return Ok(id);
         }
         let contact = match who {
             Who::Id(id) => Contact::new().id(*id),
@@ -317,7 +313,7 @@ impl Contacts {
                 ..Contact::new()
             },
         };
-        self.insert(contact).map(Some)
+        self.insert(contact)
     }
 
     pub(crate) fn find(&self, who: &Who) -> Option<u64> {
@@ -463,20 +459,11 @@ mod tests {
     fn new_contacts_get_the_next_free_id() {
         let mut contacts = Contacts::default();
         assert_eq!(contacts.insert(Contact::new().id(41)), Ok(41));
-        assert_eq!(contacts.resolve(&Who::Id(2), true), Ok(Some(2)));
-        assert_eq!(
-            contacts.resolve(&email("Ann@Example.com"), true),
-            Ok(Some(42))
-        );
-        assert_eq!(
-            contacts.resolve(&email("ann@example.COM"), false),
-            Ok(Some(42))
-        );
-        assert_eq!(
-            contacts.resolve(&email("bob@example.com"), true),
-            Ok(Some(43))
-        );
-        assert_eq!(contacts.resolve(&Who::Id(7), false), Ok(None));
+        assert_eq!(contacts.find_or_create(&Who::Id(2)), Ok(2));
+        assert_eq!(contacts.find_or_create(&email("Ann@Example.com")), Ok(42));
+        assert_eq!(contacts.find(&email("ann@example.COM")), Some(42));
+        assert_eq!(contacts.find_or_create(&email("bob@example.com")), Ok(43));
+        assert_eq!(contacts.find(&Who::Id(7)), None);
     }
 
     #[test]
@@ -487,15 +474,14 @@ mod tests {
         let ids: Vec<u64> = (0..5)
             .map(|i| {
                 contacts
-                    .resolve(&email(&format!("c{i}@x.com")), true)
-                    .unwrap()
+                    .find_or_create(&email(&format!("c{i}@x.com")))
                     .unwrap()
             })
             .collect();
         assert_eq!(ids, [2, 3, 4, 5, 6]);
         contacts.next_id = u64::MAX - 1;
-        let a = contacts.resolve(&email("a@x.com"), true).unwrap().unwrap();
-        let b = contacts.resolve(&email("b@x.com"), true).unwrap().unwrap();
+        let a = contacts.find_or_create(&email("a@x.com")).unwrap();
+        let b = contacts.find_or_create(&email("b@x.com")).unwrap();
         assert_eq!(
             (a, b),
             (u64::MAX - 1, 7),
@@ -546,10 +532,7 @@ mod tests {
     #[test]
     fn export_reads_back_as_the_same_contacts() {
         let mut contacts = Contacts::default();
-        let ann = contacts
-            .resolve(&email("Ann@Example.com"), true)
-            .unwrap()
-            .unwrap();
+        let ann = contacts.find_or_create(&email("Ann@Example.com")).unwrap();
         contacts.add_tags(ann, vec!["vip".to_owned()]).unwrap();
         contacts
             .insert(Contact {

@@ -13,9 +13,11 @@
 //!   `Too Many Requests` with `Retry-After` in whole seconds. Unauthorized requests belong to
 //!   no workspace and use no quota.
 //! - **Validation**: a malformed identifier, a body that is not a JSON array of strings, 0 or
-//!   more than 10 tags, duplicate tags, or a tag that is empty, only whitespace, holds control
-//!   characters or is longer than 255 characters are answered 400 `Validation error.`. These rules are the fake's own,
-//!   written from the specification and sharing no code with the client's checks; where the
+//!   more than 10 tags, duplicate tags, or a tag that is empty, blank (only whitespace or
+//!   invisible characters), holds control characters or is longer than 255 characters are
+//!   answered 400 `Validation error.`. These rules are the fake's own, written from the
+//!   specification and sharing no code with the client's checks but the crate's one list of
+//!   invisible characters; where the
 //!   specification is silent, an email is at most 254 bytes with one `@`, and a phone is `+`
 //!   and 7 to 15 digits.
 //! - **Contacts**: a contact referenced for the first time, by either call, is created (an

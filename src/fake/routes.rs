@@ -215,7 +215,13 @@ fn apply_rules(
         return error(StatusCode::BAD_REQUEST, VALIDATION_ERROR);
     };
     let mut contacts = lock(&shared.contacts);
-    let found = contacts.resolve(&who, !shared.strict).and_then(|id| {
+    // Strict, the fake knows only the contacts it holds; otherwise every contact named exists.
+    let found = if shared.strict {
+        Ok(contacts.find(&who))
+    } else {
+        contacts.find_or_create(&who).map(Some)
+    };
+    let found = found.and_then(|id| {
         let change = |id| {
             if adds {
                 return contacts.add_tags(id, tags);

@@ -4,9 +4,13 @@
 //!
 //! Where the specification is silent, the fake makes choices of its own, and documents them:
 //! an email is at most 254 bytes (RFC 5321), with exactly one `@`, text on both sides and no
-//! whitespace or control characters, and matches whatever its case; a phone is `+` and 7 to
-//! 15 digits (E.164) with nothing else; a tag is not empty, not only whitespace, holds no
-//! control characters, and is at most 255 characters long (the specification's `maxLength`).
+//! whitespace, control or invisible characters, and matches whatever its case; a phone is `+`
+//! and 7 to 15 digits (E.164) with nothing else; a tag is not empty, shows something (not only
+//! whitespace or invisible characters), holds no control characters, and is at most 255
+//! characters long (the specification's `maxLength`). Which characters are invisible is the
+//! crate's one list, [`is_invisible`].
+
+use crate::outside::text::is_invisible;
 
 /// The most tags one call takes: the specification's `maxItems`.
 pub(crate) const MAX_TAGS: usize = 10;
@@ -58,7 +62,7 @@ fn email(text: &str) -> bool {
     text.len() <= MAX_EMAIL
         && !local.is_empty()
         && !domain.is_empty()
-        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !text.chars().any(|c| c.is_whitespace() || is_invisible(c))
 }
 
 fn phone(text: &str) -> bool {
@@ -82,10 +86,10 @@ pub(crate) fn tags(body: &[u8]) -> Option<Vec<String>> {
     (unique && tags.iter().all(|t| tag(t))).then_some(tags)
 }
 
-/// A tag as described above: not empty or only whitespace, no control characters, at most
+/// A tag as described above: shows something, no control characters, at most
 /// [`MAX_TAG_CHARS`] characters.
 pub(crate) fn tag(tag: &str) -> bool {
-    !tag.trim().is_empty()
+    tag.chars().any(|c| !c.is_whitespace() && !is_invisible(c))
         && tag.chars().count() <= MAX_TAG_CHARS
         && !tag.chars().any(char::is_control)
 }

@@ -24,7 +24,8 @@ use super::requests::{ReceivedRequest, RequestLog};
 use super::routes::{self, ConnectionKill, Shared, lock};
 use super::rules::Who;
 use crate::clock::{Clock, SystemClock};
-use crate::{Client, ClientBuilder, Error, Identifier, REDACTED};
+use crate::outside::text::REDACTED;
+use crate::{Client, ClientBuilder, Error, Identifier};
 
 /// The token a fake server accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "aelyst-fake-token";

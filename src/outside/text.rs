@@ -12,7 +12,7 @@ pub const ECHO: usize = 64;
 /// How much of a server's text (a message, the start of a body) is kept, in bytes.
 pub const MESSAGE: usize = 1024;
 
-/// What stands in for the token wherever a server's text repeats it.
+/// What stands in for a secret: the token in a server's text that repeats it, and in `Debug`.
 pub const REDACTED: &str = "[redacted]";
 
 /// Untrusted text, shown: at most `max` bytes of output, cut on a character boundary with
@@ -107,8 +107,8 @@ pub fn is_invisible(c: char) -> bool {
 /// knows its token, so no text it keeps may hold it. The token is found however the echo
 /// writes it: with invisible characters slipped in (which [`Shown`] would show as `�`,
 /// leaving the rest readable), in another case (a page that upper-cases what it echoes would
-/// still give it away), or with characters escaped as JSON, HTML or a URL writes them (`\/`,
-/// `\u002F`, `&#x2F;`, `&lt;`, `%2F`). An empty secret redacts nothing.
+/// still give it away), or with characters escaped as JSON, Rust, HTML or a URL writes them
+/// (`\/`, `\u002F`, `\u{2f}`, `&#x2F;`, `&sol;`, `%2F`). An empty secret redacts nothing.
 pub fn redact<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
     let wanted: Vec<char> = secret.chars().filter(|&c| !is_invisible(c)).collect();
     if wanted.is_empty() {
@@ -159,9 +159,16 @@ fn read_as_written(text: &str) -> Vec<(usize, usize, char)> {
     read
 }
 
-/// The character an escape at the start of `text` writes, and the escape's length: JSON's
-/// `\uXXXX`, `\/`, `\"` and `\\`, HTML's numeric and common named references, and a URL's
-/// `%XX` of an ASCII character.
+/// The character an escape at the start of `text` writes, and the escape's length:
+///
+/// - JSON's and Rust's backslash escapes: `\uXXXX`, `\u{X…}`, `\/`, `\"`, `\'`, `\\`, and
+///   `\b`, `\f`, `\n`, `\r`, `\t`, `\0` (which write invisible characters, passed over);
+/// - HTML's numeric references of any length, with or without their `;`, as browsers read
+///   them, and the named references of every ASCII character and invisible character (the
+///   token is ASCII), in any case;
+/// - a URL's `%XX` of an ASCII character.
+///
+/// An escape of an escape (`&amp;#95;`) is read once, as what it writes: `&#95;`.
 fn escaped(text: &str) -> Option<(usize, char)> {
     let hex = |digits: &str| {
         u32::from_str_radix(digits, 16)
@@ -169,31 +176,145 @@ fn escaped(text: &str) -> Option<(usize, char)> {
             .and_then(char::from_u32)
     };
     match text.as_bytes() {
-        [b'\\', b'u', ..] => Some((6, hex(text.get(2..6)?)?)),
-        [b'\\', c @ (b'/' | b'"' | b'\\'), ..] => Some((2, char::from(*c))),
-        [b'%', ..] => Some((3, hex(text.get(1..3)?).filter(char::is_ascii)?)),
-        [b'&', ..] => {
-            // The longest reference read is `&#x10FFFF;`.
-            let end = text.get(..text.len().min(10))?.find(';')?;
-            let c = match text[1..end].to_ascii_lowercase().as_str() {
-                "amp" => '&',
-                "lt" => '<',
-                "gt" => '>',
-                "quot" => '"',
-                "apos" => '\'',
-                name => {
-                    let number = name.strip_prefix('#')?;
-                    match number.strip_prefix('x') {
-                        Some(digits) => hex(digits)?,
-                        None => char::from_u32(number.parse().ok()?)?,
-                    }
-                }
-            };
-            Some((end + 1, c))
+        [b'\\', b'u', b'{', ..] => {
+            let end = text.get(..text.len().min(10))?.find('}')?;
+            Some((end + 1, hex(&text[3..end])?))
         }
+        [b'\\', b'u', ..] => Some((6, hex(text.get(2..6)?)?)),
+        [b'\\', c, ..] => {
+            let c = match c {
+                b'/' | b'"' | b'\'' | b'\\' => char::from(*c),
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                b'0' => '\0',
+                _ => return None,
+            };
+            Some((2, c))
+        }
+        [b'%', ..] => Some((3, hex(text.get(1..3)?).filter(char::is_ascii)?)),
+        [b'&', b'#', ..] => numeric_reference(text),
+        [b'&', ..] => named_reference(text),
         _ => None,
     }
 }
+
+/// An HTML numeric reference at the start of `text` (`&#95;`, `&#x5F`, `&#0000095;`): the
+/// character it writes and its length, `;` included when there is one.
+fn numeric_reference(text: &str) -> Option<(usize, char)> {
+    let (radix, start) = match text.as_bytes().get(2) {
+        Some(b'x' | b'X') => (16, 3),
+        _ => (10, 2),
+    };
+    let digits = text[start..]
+        .bytes()
+        .take_while(|b| char::from(*b).is_digit(radix))
+        .count();
+    let end = start + digits;
+    // Leading zeros write nothing; more than eight digits after them is past any character.
+    let significant = text[start..end].trim_start_matches('0');
+    if digits == 0 || significant.len() > 8 {
+        return None;
+    }
+    let c = char::from_u32(u32::from_str_radix(significant, radix).unwrap_or(0))?;
+    let end = if text[end..].starts_with(';') {
+        end + 1
+    } else {
+        end
+    };
+    Some((end, c))
+}
+
+/// An HTML named reference at the start of `text`: one of [`NAMED`], closed by `;`, or one of
+/// the four that browsers still read without it (`&amp`, `&lt`, `&gt`, `&quot`).
+fn named_reference(text: &str) -> Option<(usize, char)> {
+    // The longest name read is `NegativeVeryThinSpace`.
+    let name_len = text[1..]
+        .bytes()
+        .take(32)
+        .take_while(u8::is_ascii_alphanumeric)
+        .count();
+    let name = &text[1..1 + name_len];
+    if text[1 + name_len..].starts_with(';') {
+        let (_, c) = NAMED
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name))?;
+        return Some((name_len + 2, *c));
+    }
+    NAMED[..4]
+        .iter()
+        .find(|(known, _)| {
+            name.get(..known.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(known))
+        })
+        .map(|(known, c)| (known.len() + 1, *c))
+}
+
+/// HTML's named references (from the WHATWG list) of every ASCII character and of the
+/// invisible characters, which [`redact`] passes over. The first four are also read without
+/// their `;`.
+const NAMED: &[(&str, char)] = &[
+    ("amp", '&'),
+    ("lt", '<'),
+    ("gt", '>'),
+    ("quot", '"'),
+    ("Tab", '\t'),
+    ("NewLine", '\n'),
+    ("excl", '!'),
+    ("num", '#'),
+    ("dollar", '$'),
+    ("percnt", '%'),
+    ("apos", '\''),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("ast", '*'),
+    ("midast", '*'),
+    ("plus", '+'),
+    ("comma", ','),
+    ("period", '.'),
+    ("sol", '/'),
+    ("colon", ':'),
+    ("semi", ';'),
+    ("equals", '='),
+    ("quest", '?'),
+    ("commat", '@'),
+    ("lsqb", '['),
+    ("lbrack", '['),
+    ("bsol", '\\'),
+    ("rsqb", ']'),
+    ("rbrack", ']'),
+    ("Hat", '^'),
+    ("lowbar", '_'),
+    ("UnderBar", '_'),
+    ("grave", '`'),
+    ("DiacriticalGrave", '`'),
+    ("lcub", '{'),
+    ("lbrace", '{'),
+    ("verbar", '|'),
+    ("vert", '|'),
+    ("VerticalLine", '|'),
+    ("rcub", '}'),
+    ("rbrace", '}'),
+    ("shy", '\u{AD}'),
+    ("ZeroWidthSpace", '\u{200B}'),
+    ("NegativeVeryThinSpace", '\u{200B}'),
+    ("NegativeThinSpace", '\u{200B}'),
+    ("NegativeMediumSpace", '\u{200B}'),
+    ("NegativeThickSpace", '\u{200B}'),
+    ("zwnj", '\u{200C}'),
+    ("zwj", '\u{200D}'),
+    ("lrm", '\u{200E}'),
+    ("rlm", '\u{200F}'),
+    ("NoBreak", '\u{2060}'),
+    ("af", '\u{2061}'),
+    ("ApplyFunction", '\u{2061}'),
+    ("it", '\u{2062}'),
+    ("InvisibleTimes", '\u{2062}'),
+    ("ic", '\u{2063}'),
+    ("InvisibleComma", '\u{2063}'),
+];
 
 /// A path as an error message shows it: its bytes read as UTF-8 (U+FFFD for what is not) and
 /// then [`Shown`], in double quotes.
@@ -255,6 +376,19 @@ mod tests {
     }
 
     #[test]
+    fn redacts_the_secret_in_a_parsers_message_and_an_html_page() {
+        let secret = "tok_5f3a9c_SECRET";
+        for echo in [
+            // serde_json quotes the value it refused as Rust writes a string.
+            r#"invalid type: string "tok_5f3a\u{200b}9c_SECRET", expected u64"#,
+            "<p>tok&#00000095;5f3a9c&#x0000005F;SECRET</p>",
+            "<p>tok&lowbar;5f3a9c&UnderBar;SECRET</p>",
+        ] {
+            assert!(!redact(echo, secret).contains("5f3a"), "{echo}");
+        }
+    }
+
+    #[test]
     fn redacts_the_secret_however_an_echo_escapes_it() {
         let secret = "ab/c+d=<&>";
         for echo in [
@@ -263,6 +397,10 @@ mod tests {
             "ab&#x2F;c&#43;d=&lt;&amp;&gt;",
             "ab%2Fc%2Bd%3D%3C%26%3E",
             "AB%2fC+D=&LT;&#38;&gt;",
+            r"ab\u{2f}c\u{2B}d=\n<&>",
+            "ab&sol;c&plus;d&equals;&LT&amp&gt",
+            "ab&#0000047;c&#x00000002B;d&#61<&>",
+            "ab&Sol;c+&ZeroWidthSpace;d=<&>",
         ] {
             assert_eq!(
                 redact(&format!("x {echo} y"), secret),
@@ -271,7 +409,18 @@ mod tests {
             );
         }
         // What is not the secret is left as written, escapes and all.
-        for text in [r"\u00", "%2", "&#x;", "&amp", r"a\/b%41&lt;"] {
+        for text in [
+            r"\u00",
+            r"\u{}",
+            r"\u{110000}",
+            "%2",
+            "&#x;",
+            "&#;",
+            "&#99999999999;",
+            "&amp",
+            "&nosuchname;",
+            r"a\/b%41&lt;",
+        ] {
             assert_eq!(redact(text, secret), text);
         }
         assert_eq!(

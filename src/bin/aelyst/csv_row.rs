@@ -19,6 +19,8 @@ pub enum HeaderError {
 /// Where a CSV row's fields are.
 pub struct Header {
     line: CsvLine,
+    /// How many columns the header names.
+    columns: usize,
     identifier: Columns,
     tags: Option<usize>,
     /// A failed file's columns (`line`, `error` and `raw` all there): a row with `raw` set is
@@ -63,6 +65,7 @@ impl Header {
         };
         Ok(Header {
             line,
+            columns: names.len(),
             identifier,
             tags: find("tags"),
             // A file of the user's own may have a `raw` column: only a failed file's layout
@@ -83,6 +86,22 @@ impl Header {
                 };
             }
         };
+        // A field past the header's columns is most often a tag after an unquoted comma
+        // (`id:1,vip,lead`): dropping it would lose a tag without a word.
+        if fields[self.columns.min(fields.len())..]
+            .iter()
+            .any(|field| !field.trim().is_empty())
+        {
+            return Content::Unreadable {
+                raw: text.to_owned(),
+                reason: format!(
+                    "malformed csv: the row has {} fields but the header names {} (quote a cell \
+                     that holds a comma: \"vip,lead\")",
+                    fields.len(),
+                    self.columns
+                ),
+            };
+        }
         let get = |column: Option<usize>| column.and_then(|c| fields.get(c)).map(String::as_str);
         // A failed file's raw text is kept to the byte; everything else is trimmed, as
         // spreadsheets pad cells.
