@@ -21,12 +21,13 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        // `f64` parsing also takes "inf", "NaN" and "-1": none of them is a wait, and none is
-        // written in digits alone. A count of seconds too long for a float (400 digits) is
+        // `f64` parsing also takes "inf", "NaN", "-1" and "+5": none of them starts with a
+        // digit, as a count of seconds does. A count too long for a float (400 digits) is
         // still a count, and is held to the cap.
-        let digits = value
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+'));
+        let digits = value.starts_with(|c: char| c.is_ascii_digit())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+'));
         if !digits {
             return None;
         }
@@ -98,6 +99,7 @@ mod tests {
         let now = SystemTime::now();
         for garbage in [
             "soon", "-1", "-0.5", "NaN", "nan", "inf", "+inf", "-inf", "infinity", "", "1e400x",
+            "+5", ".5",
         ] {
             assert_eq!(
                 retry_after(&headers(&[(&RETRY_AFTER, garbage)]), now),
