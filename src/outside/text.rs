@@ -177,7 +177,8 @@ fn escaped(text: &str) -> Option<(usize, char)> {
     };
     match text.as_bytes() {
         [b'\\', b'u', b'{', ..] => {
-            let end = text.get(..text.len().min(10))?.find('}')?;
+            // At most six digits; the bytes are scanned, so a character after them is no cut.
+            let end = text.bytes().take(10).position(|b| b == b'}')?;
             Some((end + 1, hex(&text[3..end])?))
         }
         [b'\\', b'u', ..] => Some((6, hex(text.get(2..6)?)?)),
@@ -398,6 +399,7 @@ mod tests {
             "ab%2Fc%2Bd%3D%3C%26%3E",
             "AB%2fC+D=&LT;&#38;&gt;",
             r"ab\u{2f}c\u{2B}d=\n<&>",
+            "ab\\u{2f}c+\u{200B}d=<&>",
             "ab&sol;c&plus;d&equals;&LT&amp&gt",
             "ab&#0000047;c&#x00000002B;d&#61<&>",
             "ab&Sol;c+&ZeroWidthSpace;d=<&>",
