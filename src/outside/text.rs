@@ -110,11 +110,26 @@ pub fn is_invisible(c: char) -> bool {
 /// still give it away), or with characters escaped as JSON, Rust, HTML or a URL writes them
 /// (`\/`, `\u002F`, `\u{2f}`, `&#x2F;`, `&sol;`, `%2F`). An empty secret redacts nothing.
 pub fn redact<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
+    // First as sent, then as an escaping echo writes it: a token may itself hold text that
+    // reads as an escape (`%41`, `&lt;`), which the second reading alone would never match.
+    match cut(text, secret, read_as_sent) {
+        Cow::Borrowed(text) => cut(text, secret, read_as_written),
+        Cow::Owned(once) => Cow::Owned(cut(&once, secret, read_as_written).into_owned()),
+    }
+}
+
+/// `text` with every occurrence of `secret`, as `read` reads the text, replaced by
+/// [`REDACTED`].
+fn cut<'a>(
+    text: &'a str,
+    secret: &str,
+    read: fn(&str) -> Vec<(usize, usize, char)>,
+) -> Cow<'a, str> {
     let wanted: Vec<char> = secret.chars().filter(|&c| !is_invisible(c)).collect();
     if wanted.is_empty() {
         return Cow::Borrowed(text);
     }
-    let read = read_as_written(text);
+    let read = read(text);
     let mut cuts = Vec::new();
     let mut i = 0;
     while i + wanted.len() <= read.len() {
@@ -142,6 +157,14 @@ pub fn redact<'a>(text: &'a str, secret: &str) -> Cow<'a, str> {
     }
     out.push_str(&text[from..]);
     Cow::Owned(out)
+}
+
+/// The visible characters of `text` as written, escapes and all, each with its span.
+fn read_as_sent(text: &str) -> Vec<(usize, usize, char)> {
+    text.char_indices()
+        .filter(|&(_, c)| !is_invisible(c))
+        .map(|(at, c)| (at, at + c.len_utf8(), c))
+        .collect()
 }
 
 /// The visible characters of `text` as a reader takes them, each with the span of `text` it
@@ -374,6 +397,19 @@ mod tests {
             "<p>[redacted] [redacted]</p>",
             "nor does another case"
         );
+    }
+
+    #[test]
+    fn a_secret_that_reads_as_an_escape_is_redacted_as_sent() {
+        for secret in [
+            "tok%41_S",
+            "tok&lt;_S",
+            r"tok\n_S",
+            "tok&#0;_S",
+            r"tok\u0041_S",
+        ] {
+            assert_eq!(redact(&format!("bad {secret}!"), secret), "bad [redacted]!");
+        }
     }
 
     #[test]
